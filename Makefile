@@ -1,0 +1,33 @@
+# Two commands for a fresh machine (see README):
+#   make run    validate -> fit -> HTML report for the shipped evidence base (reports/index.html)
+#   make test   the test suite (installs Debian's chromium for the browser test when missing)
+# Both create a local virtual environment in .venv and install what they need.
+
+VENV   ?= .venv
+PYTHON ?= python3
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+
+.PHONY: run test graphviz chromium clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+graphviz:
+	@command -v dot >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq --no-install-recommends graphviz; }
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq --no-install-recommends chromium; }
+
+run: $(STAMP) graphviz
+	$(BIN)/peerevidence run
+
+test: $(STAMP) graphviz chromium
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) reports/fits reports/*.html reports/outcomes reports/*.json reports/*.csv

@@ -1,0 +1,162 @@
+"""Turn pydantic validation errors into located, readable :class:`RecordError` lines.
+
+``('results', 1, 'continuous', 'control', 'sd')`` from pydantic becomes
+``extraction/x.yaml:14: results[1].control.sd: must be > 0 (got -1.2)``; an unknown key
+gets a did-you-mean and the list of accepted keys.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from typing import Any, Literal, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+
+from .errors import RecordError, describe_choices
+from .yamlio import LineIndex, format_path
+
+
+def _unwrap(tp: Any) -> list[Any]:
+    """Flatten Annotated/Optional/Union into candidate types."""
+    origin = get_origin(tp)
+    if origin is typing.Annotated:
+        return _unwrap(get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        out: list[Any] = []
+        for arg in get_args(tp):
+            if arg is not type(None):
+                out.extend(_unwrap(arg))
+        return out
+    return [tp]
+
+
+def _form_tag(model: type[BaseModel]) -> str | None:
+    field = model.model_fields.get("form")
+    if field is None:
+        return None
+    args = get_args(field.annotation) if get_origin(field.annotation) is Literal else ()
+    return args[0] if args else None
+
+
+def _step(candidates: list[Any], part: str | int) -> tuple[list[Any], bool]:
+    """Follow one loc element; return (new candidates, consumed-a-data-level)."""
+    nxt: list[Any] = []
+    # discriminator tag: pick the union member whose `form` literal matches
+    tagged = [
+        c for c in candidates
+        if isinstance(c, type) and issubclass(c, BaseModel) and _form_tag(c) == part
+    ]
+    if tagged:
+        return tagged, False
+    for cand in candidates:
+        origin = get_origin(cand)
+        if isinstance(cand, type) and issubclass(cand, BaseModel) and isinstance(part, str):
+            for name, field in cand.model_fields.items():
+                if part in (name, field.alias):
+                    nxt.extend(_unwrap(field.annotation))
+        elif origin in (list, tuple) and isinstance(part, int):
+            nxt.extend(_unwrap(get_args(cand)[0]))
+        elif origin is dict and isinstance(part, str):
+            nxt.extend(_unwrap(get_args(cand)[1]))
+    return nxt, True
+
+
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[list[Any], list[str | int]]:
+    """Candidate types at ``loc`` and the data path (tags removed)."""
+    candidates: list[Any] = [root]
+    data_path: list[str | int] = []
+    for part in loc:
+        candidates, consumed = _step(candidates, part)
+        if consumed:
+            data_path.append(part)
+    return candidates, data_path
+
+
+def _field_names(candidates: list[Any]) -> list[str]:
+    names: set[str] = set()
+    for cand in candidates:
+        if isinstance(cand, type) and issubclass(cand, BaseModel):
+            for name, field in cand.model_fields.items():
+                names.add(field.alias or name)
+    return sorted(names)
+
+
+def _got(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _message(err: dict[str, Any], root: type[BaseModel]) -> tuple[list[str | int], str, str | None]:
+    loc = tuple(err.get("loc", ()))
+    kind = err.get("type", "")
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        parent_types, data_path = _model_at(root, loc[:-1])
+        data_path = [*data_path, loc[-1]] if loc else data_path
+        allowed = _field_names(parent_types)
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return data_path, f"unknown key{hint}", describe_choices(allowed, limit=40) if allowed else None
+    _, data_path = _model_at(root, loc)
+    if kind == "missing":
+        return data_path, "required field is missing", None
+    if kind == "union_tag_invalid":
+        expected = str(ctx.get("expected_tags", "")).replace("'", "")
+        return data_path, f"unknown form {_got(ctx.get('tag'))}", expected
+    if kind == "union_tag_not_found":
+        return data_path, "needs `form:` to say which kind of data this is", "continuous, binary, effect, pooled, not_reported"
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "")
+        return data_path, f"not an accepted value (got {_got(value)})", expected
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
+        bound = next(iter(ctx.values()), "")
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return data_path, f"must be {op} {bound} (got {_got(value)})", None
+    if kind == "value_error":
+        msg = str(err.get("msg", "")).removeprefix("Value error, ")
+        return data_path, msg, None
+    if kind in ("string_too_short",) and ctx.get("min_length") == 1:
+        return data_path, "must not be empty", None
+    if kind == "too_short":
+        return data_path, f"needs at least {ctx.get('min_length')} item(s)", None
+    if kind == "string_pattern_mismatch":
+        return data_path, f"does not match the expected form {ctx.get('pattern')} (got {_got(value)})", None
+    if kind == "finite_number":
+        return data_path, f"must be a finite number (got {_got(value)})", None
+    msg = str(err.get("msg", "invalid value"))
+    msg = msg[0].lower() + msg[1:] if msg else msg
+    return data_path, f"{msg} (got {_got(value)})", None
+
+
+def schema_errors(
+    exc: ValidationError, root: type[BaseModel], file: str, index: LineIndex
+) -> list[RecordError]:
+    """One RecordError per pydantic error, each with its line and dotted field path."""
+    out: list[RecordError] = []
+    seen: set[tuple[str, str]] = set()
+    for err in exc.errors(include_url=False):
+        path, problem, accepted = _message(err, root)
+        key = (format_path(path), problem)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(RecordError(file, index.line_of(path), format_path(path), problem, accepted))
+    return out
+
+
+def validate_model(
+    root: type[BaseModel], data: Any, file: str, index: LineIndex
+) -> tuple[BaseModel | None, list[RecordError]]:
+    """Validate ``data`` against ``root``; return the model or the located errors."""
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        return None, [RecordError(file, index.line_of(()), "", f"expected a mapping of fields, got {kind}")]
+    try:
+        return root.model_validate(data), []
+    except ValidationError as exc:
+        return None, schema_errors(exc, root, file, index)

@@ -1,0 +1,165 @@
+"""A project on disk and everything read from it.
+
+Layout (any directory laid out like this works with ``--project DIR``)::
+
+    references.bib
+    evidence/change_model.yaml   nodes, edges, quotes
+    evidence/outcomes.yaml       outcomes, their measure, direction and instruments
+    evidence/analysis.yaml       priors, sampler, design bias, MIDs     (optional)
+    evidence/certainty.yaml      reviewers' certainty overrides          (optional)
+    extraction/<bibkey>.yaml     one record per study
+    reports/                     generated output
+
+:func:`load_project` reads every file, checks each against its schema and returns an
+:class:`EvidenceBase` together with every problem found (it never stops at the first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
+
+from .bib import Bibliography, load_bibliography
+from .diagnose import validate_model
+from .errors import RecordError
+from .schema import (
+    AnalysisConfig,
+    CertaintyOverrides,
+    ChangeModel,
+    OutcomeCatalogue,
+    Record,
+)
+from .yamlio import LineIndex, load_yaml
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ProjectPaths:
+    root: Path
+
+    @property
+    def bib(self) -> Path:
+        return self.root / "references.bib"
+
+    @property
+    def evidence(self) -> Path:
+        return self.root / "evidence"
+
+    @property
+    def extraction(self) -> Path:
+        return self.root / "extraction"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def change_model(self) -> Path:
+        return self.evidence / "change_model.yaml"
+
+    @property
+    def outcomes(self) -> Path:
+        return self.evidence / "outcomes.yaml"
+
+    @property
+    def analysis(self) -> Path:
+        return self.evidence / "analysis.yaml"
+
+    @property
+    def certainty(self) -> Path:
+        return self.evidence / "certainty.yaml"
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def record_files(self) -> list[Path]:
+        if not self.extraction.is_dir():
+            return []
+        return sorted(p for p in self.extraction.iterdir() if p.suffix in (".yaml", ".yml"))
+
+
+@dataclass
+class LoadedRecord:
+    record: Record
+    file: str
+    lines: LineIndex
+
+
+@dataclass
+class EvidenceBase:
+    paths: ProjectPaths
+    bib: Bibliography
+    records: dict[str, LoadedRecord] = field(default_factory=dict)
+    change_model: ChangeModel | None = None
+    change_model_lines: LineIndex = field(default_factory=LineIndex)
+    outcomes: OutcomeCatalogue | None = None
+    outcome_lines: LineIndex = field(default_factory=LineIndex)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    analysis_lines: LineIndex = field(default_factory=LineIndex)
+    certainty: CertaintyOverrides = field(default_factory=CertaintyOverrides)
+    certainty_lines: LineIndex = field(default_factory=LineIndex)
+
+    @property
+    def root(self) -> Path:
+        return self.paths.root
+
+
+def _load_model(
+    model: type[M], path: Path, display: str, errors: list[RecordError], required: bool
+) -> tuple[M | None, LineIndex]:
+    if not path.exists():
+        if required:
+            errors.append(RecordError(display, None, "", "file not found"))
+        return None, LineIndex()
+    try:
+        data, lines = load_yaml(path, display)
+    except RecordError as err:
+        errors.append(err)
+        return None, LineIndex()
+    obj, problems = validate_model(model, data, display, lines)
+    errors.extend(problems)
+    return obj, lines  # type: ignore[return-value]
+
+
+def load_project(root: Path) -> tuple[EvidenceBase, list[RecordError]]:
+    """Read a whole project; return what could be read and every problem met on the way."""
+    paths = ProjectPaths(root)
+    errors: list[RecordError] = []
+    if not root.is_dir():
+        raise RecordError(str(root), None, "", "project directory not found")
+    bib, bib_errors = load_bibliography(paths.bib, paths.rel(paths.bib))
+    errors.extend(bib_errors)
+    base = EvidenceBase(paths=paths, bib=bib)
+
+    base.change_model, base.change_model_lines = _load_model(
+        ChangeModel, paths.change_model, paths.rel(paths.change_model), errors, required=True
+    )
+    base.outcomes, base.outcome_lines = _load_model(
+        OutcomeCatalogue, paths.outcomes, paths.rel(paths.outcomes), errors, required=True
+    )
+    analysis, base.analysis_lines = _load_model(
+        AnalysisConfig, paths.analysis, paths.rel(paths.analysis), errors, required=False
+    )
+    if analysis is not None:
+        base.analysis = analysis
+    certainty, base.certainty_lines = _load_model(
+        CertaintyOverrides, paths.certainty, paths.rel(paths.certainty), errors, required=False
+    )
+    if certainty is not None:
+        base.certainty = certainty
+
+    if not paths.extraction.is_dir():
+        errors.append(RecordError(paths.rel(paths.extraction), None, "", "directory not found"))
+    for path in paths.record_files():
+        display = paths.rel(path)
+        record, lines = _load_model(Record, path, display, errors, required=True)
+        if record is not None:
+            base.records[path.stem] = LoadedRecord(record, display, lines)
+    return base, errors

@@ -1,0 +1,120 @@
+"""Read YAML while remembering where every value came from.
+
+:func:`load_yaml` returns plain Python data (dict / list / str / int / float / bool / None)
+together with a :class:`LineIndex` mapping each field path to its 1-based line, so a
+schema error can be reported as ``file:line: field.path: problem``. Malformed YAML,
+duplicate keys and non-UTF-8 bytes become a :class:`~peerevidence.errors.RecordError`;
+nothing here ever lets a parser exception escape.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from .errors import RecordError
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class LineIndex:
+    """Field path -> 1-based line number in the YAML file."""
+
+    lines: dict[PathKey, int] = field(default_factory=dict)
+
+    def line_of(self, path: Sequence[str | int]) -> int | None:
+        """Line of ``path``, or of its nearest ancestor that has one."""
+        key = tuple(path)
+        while key:
+            if key in self.lines:
+                return self.lines[key]
+            key = key[:-1]
+        return self.lines.get((), None)
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """``('results', 1, 'control', 'sd')`` -> ``'results[1].control.sd'``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _plain(node: Any, path: PathKey, index: LineIndex) -> Any:
+    if isinstance(node, CommentedMap):
+        result: dict[str, Any] = {}
+        for key in node:
+            try:
+                line = node.lc.key(key)[0] + 1
+            except (KeyError, TypeError, AttributeError):
+                line = None
+            child = (*path, str(key))
+            if line is not None:
+                index.lines[child] = line
+            result[str(key) if not isinstance(key, str) else key] = _plain(node[key], child, index)
+        return result
+    if isinstance(node, CommentedSeq):
+        items = []
+        for i, item in enumerate(node):
+            try:
+                index.lines[(*path, i)] = node.lc.item(i)[0] + 1
+            except (KeyError, TypeError, AttributeError):
+                pass
+            items.append(_plain(item, (*path, i), index))
+        return items
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, dt.datetime | dt.date):
+        return node.isoformat()
+    if isinstance(node, dict):  # pragma: no cover - ruamel returns CommentedMap
+        return {str(k): _plain(v, (*path, str(k)), index) for k, v in node.items()}
+    if isinstance(node, list | tuple):  # pragma: no cover
+        return [_plain(v, (*path, i), index) for i, v in enumerate(node)]
+    return str(node)
+
+
+def parse_yaml(text: str, display_path: str) -> tuple[Any, LineIndex]:
+    """Parse YAML text; raise :class:`RecordError` (with the line) if it is malformed."""
+    yaml = YAML(typ="rt", pure=True)
+    yaml.allow_duplicate_keys = False
+    try:
+        raw = yaml.load(text)
+    except Exception as exc:  # any parser failure is the user's input, not our bug
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0] if str(exc) else ""
+        problem = " ".join(str(problem).split())[:200] or type(exc).__name__
+        raise RecordError(display_path, line, "", f"malformed YAML: {problem}") from None
+    index = LineIndex()
+    try:
+        data = _plain(raw, (), index)
+    except RecursionError:
+        raise RecordError(display_path, None, "", "malformed YAML: nesting too deep") from None
+    return data, index
+
+
+def load_yaml(path: Path, display_path: str) -> tuple[Any, LineIndex]:
+    """Read and parse a YAML file; unreadable or non-UTF-8 files become a RecordError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(display_path, None, "", f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise RecordError(display_path, None, "", f"cannot read file ({exc.strerror})") from None
+    return parse_yaml(text, display_path)

@@ -133,24 +133,20 @@ def parse_bibtex(text: str, display_path: str = "references.bib") -> tuple[Bibli
     for block in library.blocks:
         line = (getattr(block, "start_line", None) or 0) + 1
         if isinstance(block, DuplicateBlockKeyBlock):
-            errors.append(
-                RecordError(display_path, line, block.key, "duplicate BibTeX key")
-            )
+            errors.append(RecordError(display_path, line, block.key, "duplicate BibTeX key"))
         elif isinstance(block, ParsingFailedBlock):
-            errors.append(
-                RecordError(display_path, line, "", f"malformed BibTeX: {_problem(block)}")
-            )
+            errors.append(RecordError(display_path, line, "", f"malformed BibTeX: {_problem(block)}"))
         elif isinstance(block, Entry):
             fields = {f.key.lower(): str(f.value) for f in block.fields}
             references[block.key] = Reference(block.key, block.entry_type.lower(), line, fields)
             if not fields.get("title"):
-                errors.append(
-                    RecordError(display_path, line, block.key, "entry has no title", warning=True)
-                )
+                errors.append(RecordError(display_path, line, block.key, "entry has no title", warning=True))
     return Bibliography(references, display_path), errors
 
 
-def load_bibliography(path: Path, display_path: str = "references.bib") -> tuple[Bibliography, list[RecordError]]:
+def load_bibliography(
+    path: Path, display_path: str = "references.bib"
+) -> tuple[Bibliography, list[RecordError]]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -25,8 +25,12 @@ def _say(console: Console, text: str, style: str | None = None) -> None:
 
 
 project_option = click.option(
-    "--project", "project", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-    show_default=True, help="Project directory (references.bib, evidence/, extraction/).",
+    "--project",
+    "project",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Project directory (references.bib, evidence/, extraction/).",
 )
 
 
@@ -52,11 +56,9 @@ def validate(project: Path, strict: bool, quiet: bool) -> None:
     failed = bool(report.errors) or (strict and bool(report.warnings))
     if not quiet:
         summary = (
-            f"{len(base.records)} records, {len(report.errors)} error(s), "
-            f"{len(report.warnings)} warning(s)"
+            f"{len(base.records)} records, {len(report.errors)} error(s), {len(report.warnings)} warning(s)"
         )
-        _say(err, ("invalid: " if failed else "valid: ") + summary,
-             style="red" if failed else "green")
+        _say(err, ("invalid: " if failed else "valid: ") + summary, style="red" if failed else "green")
     if failed:
         sys.exit(1)
 
@@ -87,6 +89,290 @@ def new_record(key: str, project: Path) -> None:
 
     write_text(target, text)
     _say(err, f"wrote {paths.rel(target)}: fill in the TODOs, then run `peerevidence validate`")
+
+
+# ----------------------------------------------------------------------------- sampling options
+
+
+def _sampler_options(func):
+    func = click.option(
+        "--seed",
+        type=click.IntRange(min=0),
+        default=None,
+        help="Random seed (default: evidence/analysis.yaml, or 20150703).",
+    )(func)
+    func = click.option(
+        "--chains", type=click.IntRange(1, 16), default=None, help="Number of chains (default 4)."
+    )(func)
+    func = click.option(
+        "--draws",
+        type=click.IntRange(min=10),
+        default=None,
+        help="Draws per chain after tuning (default 1000).",
+    )(func)
+    return func
+
+
+def _overrides(draws: int | None, chains: int | None, seed: int | None) -> dict:
+    return {k: v for k, v in (("draws", draws), ("chains", chains), ("seed", seed)) if v is not None}
+
+
+class _Progress:
+    """A rich progress bar on a terminal; one line per analysis otherwise; nothing if quiet."""
+
+    def __init__(self, total: int, quiet: bool):
+        self.quiet = quiet
+        self.bar = None
+        if not quiet and err.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(
+                TextColumn("{task.description:<44}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=False,
+            )
+            self.task = self.bar.add_task("fitting", total=total)
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.__exit__(*exc)
+
+    def __call__(self, name: str, status: str, seconds: float) -> None:
+        if self.quiet:
+            return
+        if self.bar:
+            if status == "fitting":
+                self.bar.update(self.task, description=f"fitting {name}")
+            else:
+                self.bar.update(self.task, advance=1, description=f"{name} ({status} {seconds:.2f}s)")
+        elif status != "fitting":
+            _say(err, f"{name:<44} {status:<7} {seconds:6.2f}s")
+
+
+def _count_analyses(project: Path, outcomes: tuple[str, ...]) -> int:
+    from .pipeline import load_valid, plan
+    from .table import evidence_table
+
+    base, _ = load_valid(project)
+    return len(plan(base, evidence_table(base), base.analysis.sampler, list(outcomes) or None))
+
+
+def _fit(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force: bool, quiet: bool):
+    import warnings
+
+    from .pipeline import run_fits
+
+    total = _count_analyses(project, outcomes)
+    with _Progress(total, quiet) as progress, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = run_fits(
+            project, _overrides(draws, chains, seed), list(outcomes) or None, force=force, progress=progress
+        )
+    reused = sum(f.reused for f in result.fits)
+    if not quiet:
+        _say(
+            err,
+            f"{len(result.fits)} analyses: {len(result.fits) - reused} fitted, {reused} reused; "
+            f"summaries in {result.base.paths.rel(result.base.paths.reports)}/summary.csv",
+        )
+    for f in result.failed:
+        d = f.summary["diagnostics"]
+        _say(
+            err,
+            f"FAILED: {f.analysis.name}: MCMC disagrees with the exact posterior at "
+            f"{d['exact_worst']} ({d['exact_max_sd_discrepancy']:.3f} posterior SD, "
+            f"{d['exact_max_z']:.1f} MCSE); increase --draws or check the model",
+            style="bold red",
+        )
+    return result
+
+
+@cli.command("fit")
+@project_option
+@click.option("--outcome", "outcomes", multiple=True, help="Fit only this outcome (repeatable).")
+@_sampler_options
+@click.option("--force", is_flag=True, help="Refit every analysis, ignoring the cache.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def fit_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force, quiet) -> None:
+    """Fit the Bayesian random-effects model for every outcome with poolable data."""
+    result = _fit(project, outcomes, draws, chains, seed, force, quiet)
+    if result.failed:
+        sys.exit(1)
+
+
+def _prior_options(func):
+    func = click.option(
+        "--prior-tau",
+        default="halfnormal:0.5",
+        show_default=True,
+        help="halfnormal:SCALE | halfcauchy:SCALE | uniform:U | lognormal2:M:S | "
+        "logt2:L:S | turner2015:TYPE | rhodes2015:TYPE",
+    )(func)
+    func = click.option("--prior-mu", default="normal:0:1", show_default=True, help="normal:MEAN:SD | flat")(
+        func
+    )
+    return func
+
+
+def _pool_setup(prior_mu: str, prior_tau: str, draws, chains, seed):
+    from .meta import Priors
+    from .priors import parse_mu_prior, parse_tau_prior
+    from .schema import SamplerSettings
+
+    priors = Priors(parse_mu_prior(prior_mu), parse_tau_prior(prior_tau))
+    settings = SamplerSettings(**_overrides(draws, chains, seed))
+    return priors, settings
+
+
+@cli.command("pool")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--measure",
+    type=click.Choice(["SMD", "MD", "OR", "RR", "HR", "GEN"]),
+    default=None,
+    help="Effect measure (default: GEN for yi/vi, SMD for means, OR for counts).",
+)
+@_prior_options
+@_sampler_options
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
+def pool_cmd(file: Path, measure, prior_mu, prior_tau, draws, chains, seed, as_json) -> None:
+    """Pool one CSV of studies (metafor-style columns) with the Bayesian model."""
+    import json
+
+    from .batch import Job, effects_from_frame, read_csv, run_job
+    from .cache import _jsonable
+
+    priors, settings = _pool_setup(prior_mu, prior_tau, draws, chains, seed)
+    data, _ = effects_from_frame(read_csv(file), measure, str(file))
+    result = run_job(Job(None, data, priors, settings))
+    ok, notes = result.pop("_exact_ok"), result.pop("_notes")
+    if as_json:
+        click.echo(json.dumps(_jsonable(result), sort_keys=False))
+    else:
+        _print_pool(result)
+    for note in notes:
+        _say(err, f"note: {note}")
+    if not ok:
+        _say(
+            err, "FAILED: MCMC summaries disagree with the exact posterior beyond tolerance", style="bold red"
+        )
+        sys.exit(1)
+
+
+def _fmt(x) -> str:
+    return "NA" if x is None else f"{x:.4g}"
+
+
+def _print_pool(r: dict) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"k = {r['k']}, measure {r['measure']}; priors {r['priors']['mu']}, {r['priors']['tau']}")
+    for col in ("", "mean", "sd", "2.5%", "50%", "97.5%"):
+        t.add_column(col, justify="right")
+    for name in ("mu", "tau"):
+        s = r[name]
+        t.add_row(name, _fmt(s["mean"]), _fmt(s["sd"]), _fmt(s["q025"]), _fmt(s["q50"]), _fmt(s["q975"]))
+    s = r["theta_new"]
+    t.add_row("theta_new", _fmt(s["mean"]), _fmt(s["sd"]), _fmt(s["q025"]), "", _fmt(s["q975"]))
+    out.print(t)
+    reml, d = r["reml"], r["diagnostics"]
+    _say(out, f"P(mu > 0) = {r['p_mu_gt_0']:.3f} (exact {r['exact']['p_mu_gt_0']:.3f})")
+    _say(
+        out,
+        f"REML: mu {reml['mu']:.4g} (95% CI {reml['ci_lb']:.4g} to {reml['ci_ub']:.4g}), "
+        f"tau^2 {reml['tau2']:.4g}, I^2 {_fmt(reml['i2'])}%, "
+        f"PI {reml['pi_lb']:.4g} to {reml['pi_ub']:.4g}",
+    )
+    _say(
+        out,
+        f"diagnostics: R-hat {d['rhat_max']:.3f}, ESS bulk {d['ess_bulk_min']:.0f}, "
+        f"tail {d['ess_tail_min']:.0f}, divergences {d['divergences']}, "
+        f"max |MCMC - exact| {d['exact_max_sd_discrepancy']:.3f} posterior SD",
+    )
+
+
+@cli.command("pool-many")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--measure", type=click.Choice(["SMD", "MD", "OR", "RR", "HR", "GEN"]), default=None)
+@_prior_options
+@_sampler_options
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes."
+)
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write here instead of standard output (atomically).",
+)
+def pool_many_cmd(
+    file: Path, measure, prior_mu, prior_tau, draws, chains, seed, workers, fmt, out_file
+) -> None:
+    """Pool every analysis of a long CSV (columns analysis, study, ...): one summary each."""
+    from .batch import Job, effects_from_frame, read_csv, split_analyses
+
+    priors, settings = _pool_setup(prior_mu, prior_tau, draws, chains, seed)
+    frame = read_csv(file)
+    jobs = []
+    for name, sub in split_analyses(frame, str(file)):
+        data, _ = effects_from_frame(sub, measure, f"{file} [analysis {name}]")
+        jobs.append(Job(name, data, priors, settings))
+    lines, failed = _run_pool_many(jobs, workers, fmt)
+    if out_file is not None:
+        from .atomic import write_text
+
+        write_text(out_file, "".join(lines))
+    else:
+        for line in lines:
+            click.echo(line, nl=False)
+    if failed:
+        _say(err, f"FAILED exact check: {', '.join(failed)}", style="bold red")
+        sys.exit(1)
+
+
+def _run_pool_many(jobs, workers: int, fmt: str) -> tuple[list[str], list[str]]:
+    import csv
+    import io
+    import json
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .batch import flatten, run_many
+    from .cache import _jsonable
+
+    executor = None
+    if workers > 1:
+        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    lines, failed, rows = [], [], []
+    try:
+        for result in run_many(jobs, executor):
+            if not result.pop("_exact_ok"):
+                failed.append(result["analysis"])
+            result.pop("_notes")
+            if fmt == "jsonl":
+                lines.append(json.dumps(_jsonable(result)) + "\n")
+            else:
+                rows.append(flatten(_jsonable(result)))
+    finally:
+        if executor is not None:
+            executor.shutdown()
+    if fmt == "csv" and rows:
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+        lines = [buf.getvalue()]
+    return lines, failed
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -45,8 +45,7 @@ def _step(candidates: list[Any], part: str | int) -> tuple[list[Any], bool]:
     nxt: list[Any] = []
     # discriminator tag: pick the union member whose `form` literal matches
     tagged = [
-        c for c in candidates
-        if isinstance(c, type) and issubclass(c, BaseModel) and _form_tag(c) == part
+        c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel) and _form_tag(c) == part
     ]
     if tagged:
         return tagged, False
@@ -107,12 +106,18 @@ def _message(err: dict[str, Any], root: type[BaseModel]) -> tuple[list[str | int
         expected = str(ctx.get("expected_tags", "")).replace("'", "")
         return data_path, f"unknown form {_got(ctx.get('tag'))}", expected
     if kind == "union_tag_not_found":
-        return data_path, "needs `form:` to say which kind of data this is", "continuous, binary, effect, pooled, not_reported"
+        return (
+            data_path,
+            "needs `form:` to say which kind of data this is",
+            "continuous, binary, effect, pooled, not_reported",
+        )
     if kind == "literal_error":
         expected = str(ctx.get("expected", "")).replace("'", "")
         return data_path, f"not an accepted value (got {_got(value)})", expected
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
-        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[kind]
+        op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[
+            kind
+        ]
         bound = next(iter(ctx.values()), "")
         if isinstance(bound, float) and bound.is_integer():
             bound = int(bound)

@@ -47,8 +47,9 @@ def hedges_j(m: ArrayLike) -> np.ndarray:
     return np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
 
 
-def smd(m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike,
-        m2i: ArrayLike, sd2i: ArrayLike, n2i: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def smd(
+    m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike, m2i: ArrayLike, sd2i: ArrayLike, n2i: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
     """Hedges' g and its large-sample variance, as ``escalc(measure="SMD")``."""
     m1, s1, n1, m2, s2, n2 = _arr(m1i, sd1i, n1i, m2i, sd2i, n2i)
     df = n1 + n2 - 2
@@ -58,8 +59,9 @@ def smd(m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike,
     return g, vi
 
 
-def md(m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike,
-       m2i: ArrayLike, sd2i: ArrayLike, n2i: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def md(
+    m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike, m2i: ArrayLike, sd2i: ArrayLike, n2i: ArrayLike
+) -> tuple[np.ndarray, np.ndarray]:
     """Raw mean difference, as ``escalc(measure="MD")``."""
     m1, s1, n1, m2, s2, n2 = _arr(m1i, sd1i, n1i, m2i, sd2i, n2i)
     return m1 - m2, s1**2 / n1 + s2**2 / n2
@@ -96,8 +98,9 @@ def z_for(level: ArrayLike) -> np.ndarray:
     return stats.norm.ppf((1 + level) / 2)
 
 
-def from_interval(estimate: ArrayLike, lower: ArrayLike, upper: ArrayLike,
-                  level: ArrayLike = 0.95, log: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def from_interval(
+    estimate: ArrayLike, lower: ArrayLike, upper: ArrayLike, level: ArrayLike = 0.95, log: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """An estimate with its CI -> (yi, vi); ``log=True`` for OR/RR/HR (work on log scale).
 
     The SE comes from the width of the interval, so an asymmetric rounded interval still

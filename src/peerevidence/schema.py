@@ -92,13 +92,11 @@ class Source(Model):
     def _snippet_rules(self) -> Source:
         if self.kind in ("text", "table") and not (self.snippet and self.snippet.strip()):
             raise ValueError(
-                f"a {self.kind} source needs a verbatim snippet "
-                "(kind: figure or dataset may omit it)"
+                f"a {self.kind} source needs a verbatim snippet (kind: figure or dataset may omit it)"
             )
         if self.snippet is not None and _words(self.snippet) > MAX_SNIPPET_WORDS:
             raise ValueError(
-                f"snippet has {_words(self.snippet)} words; keep it to "
-                f"{MAX_SNIPPET_WORDS} (cut with ' … ')"
+                f"snippet has {_words(self.snippet)} words; keep it to {MAX_SNIPPET_WORDS} (cut with ' … ')"
             )
         return self
 
@@ -335,9 +333,7 @@ class Record(Model):
         is_review = self.design == "systematic_review"
         for i, result in enumerate(self.results):
             if result.form == "pooled" and not is_review:
-                raise ValueError(
-                    f"results[{i}]: a pooled result belongs in a systematic_review record"
-                )
+                raise ValueError(f"results[{i}]: a pooled result belongs in a systematic_review record")
             if is_review and result.form not in ("pooled", "not_reported"):
                 raise ValueError(
                     f"results[{i}]: a systematic_review record holds only pooled or "

@@ -24,18 +24,48 @@ from .project import EvidenceBase
 from .schema import Outcome, Record
 
 COLUMNS = [
-    "study", "outcome", "result", "design", "form", "instrument", "timepoint", "measure",
-    "route", "direction", "sign", "yi_reported", "yi", "vi", "n", "n1", "n2", "rob",
-    "included", "reason", "flags", "indirect", "locator", "snippet", "file", "line",
+    "study",
+    "outcome",
+    "result",
+    "design",
+    "form",
+    "instrument",
+    "timepoint",
+    "measure",
+    "route",
+    "direction",
+    "sign",
+    "yi_reported",
+    "yi",
+    "vi",
+    "n",
+    "n1",
+    "n2",
+    "rob",
+    "included",
+    "reason",
+    "flags",
+    "indirect",
+    "locator",
+    "snippet",
+    "file",
+    "line",
 ]
 
 _ROUTES: dict[str, dict[str, tuple[str, str | None]]] = {
     # pool measure -> {data kind: (route name, conversion needed)}
-    "SMD": {"continuous": ("smd", None), "effect:SMD": ("se_or_ci", None),
-            "effect:OR": ("or_to_smd", "logOR_to_SMD"), "binary": ("2x2_to_smd", "logOR_to_SMD")},
+    "SMD": {
+        "continuous": ("smd", None),
+        "effect:SMD": ("se_or_ci", None),
+        "effect:OR": ("or_to_smd", "logOR_to_SMD"),
+        "binary": ("2x2_to_smd", "logOR_to_SMD"),
+    },
     "MD": {"continuous": ("md", None), "effect:MD": ("se_or_ci", None)},
-    "logOR": {"binary": ("log_or", None), "effect:OR": ("log_ci", None),
-              "effect:SMD": ("smd_to_or", "SMD_to_logOR")},
+    "logOR": {
+        "binary": ("log_or", None),
+        "effect:OR": ("log_ci", None),
+        "effect:SMD": ("smd_to_or", "SMD_to_logOR"),
+    },
     "logRR": {"binary": ("log_rr", None), "effect:RR": ("log_ci", None)},
     "logHR": {"effect:HR": ("log_ci", None)},
     "fisher_z": {"effect:r": ("fisher_z", None)},
@@ -59,14 +89,22 @@ def measure_route(result, outcome: Outcome) -> Route:
     options = _ROUTES[outcome.measure]
     if kind not in options:
         accepted = ", ".join(sorted(options))
-        return Route(None, None, f"{kind.replace('effect:', 'an effect of type ')} data cannot give "
-                                 f"the {outcome.measure} that outcome '{outcome.id}' pools "
-                                 f"(accepted: {accepted})")
+        return Route(
+            None,
+            None,
+            f"{kind.replace('effect:', 'an effect of type ')} data cannot give "
+            f"the {outcome.measure} that outcome '{outcome.id}' pools "
+            f"(accepted: {accepted})",
+        )
     name, conversion = options[kind]
     if conversion is not None and conversion not in outcome.conversions:
-        return Route(None, None, f"{kind} data need the conversion {conversion} (Chinn 2000); "
-                                 f"declare `conversions: [{conversion}]` on outcome '{outcome.id}' "
-                                 "in evidence/outcomes.yaml if it is acceptable")
+        return Route(
+            None,
+            None,
+            f"{kind} data need the conversion {conversion} (Chinn 2000); "
+            f"declare `conversions: [{conversion}]` on outcome '{outcome.id}' "
+            "in evidence/outcomes.yaml if it is acceptable",
+        )
     return Route(name, conversion)
 
 
@@ -82,20 +120,22 @@ def resolve_direction(result, outcome: Outcome) -> tuple[str | None, str | None]
                 mapped = inst.direction
                 break
     if result.direction and mapped and result.direction != mapped:
-        return None, (f"direction '{result.direction}' contradicts '{mapped}' given for "
-                      f"instrument '{result.instrument}' in evidence/outcomes.yaml")
+        return None, (
+            f"direction '{result.direction}' contradicts '{mapped}' given for "
+            f"instrument '{result.instrument}' in evidence/outcomes.yaml"
+        )
     if result.direction:
         return result.direction, None
     if mapped:
         return mapped, None
-    scale_based = result.form == "continuous" or (
-        result.form == "effect" and result.measure in ("MD", "SMD")
-    )
+    scale_based = result.form == "continuous" or (result.form == "effect" and result.measure in ("MD", "SMD"))
     if scale_based:
         known = ", ".join(i.name for i in outcome.instruments) or "none"
-        return None, (f"instrument '{result.instrument}' is not mapped for outcome '{outcome.id}' "
-                      f"in evidence/outcomes.yaml (mapped: {known}); map it there with its "
-                      "direction, or give `direction:` in this result")
+        return None, (
+            f"instrument '{result.instrument}' is not mapped for outcome '{outcome.id}' "
+            f"in evidence/outcomes.yaml (mapped: {known}); map it there with its "
+            "direction, or give `direction:` in this result"
+        )
     return outcome.direction, None
 
 
@@ -105,11 +145,18 @@ def effect_of(result, route: Route) -> tuple[float, float, str | None]:
     note = None
     if route.name in ("smd", "md"):
         fn = effects.smd if route.name == "smd" else effects.md
-        y, v = fn(r.intervention.mean, r.intervention.sd, r.intervention.n,
-                  r.control.mean, r.control.sd, r.control.n)
+        y, v = fn(
+            r.intervention.mean,
+            r.intervention.sd,
+            r.intervention.n,
+            r.control.mean,
+            r.control.sd,
+            r.control.n,
+        )
     elif route.name in ("log_or", "log_rr", "2x2_to_smd"):
-        cells = effects.table_from_totals(r.intervention.events, r.intervention.total,
-                                          r.control.events, r.control.total)
+        cells = effects.table_from_totals(
+            r.intervention.events, r.intervention.total, r.control.events, r.control.total
+        )
         fn = effects.log_rr if route.name == "log_rr" else effects.log_or
         y, v = fn(*cells)
         if min(r.intervention.events, r.control.events) == 0 or (
@@ -158,22 +205,40 @@ def _n(result) -> tuple[float, float, float]:
     return (float(result.n) if getattr(result, "n", None) else np.nan), np.nan, np.nan
 
 
-def record_rows(key: str, rec: Record, outcomes: dict[str, Outcome], file: str = "",
-                lines=None) -> list[dict]:
+def record_rows(
+    key: str, rec: Record, outcomes: dict[str, Outcome], file: str = "", lines=None
+) -> list[dict]:
     rows = []
     for i, result in enumerate(rec.results):
         outcome = outcomes.get(result.outcome)
         n, n1, n2 = _n(result)
         row = {
-            "study": key, "outcome": result.outcome, "result": i, "design": rec.design,
-            "form": result.form, "instrument": result.instrument, "timepoint": result.timepoint,
-            "measure": outcome.measure if outcome else None, "route": None, "direction": None,
-            "sign": np.nan, "yi_reported": np.nan, "yi": np.nan, "vi": np.nan,
-            "n": n, "n1": n1, "n2": n2, "rob": result.risk_of_bias or rec.risk_of_bias.overall,
-            "included": False, "reason": None, "flags": "; ".join(result.flags),
+            "study": key,
+            "outcome": result.outcome,
+            "result": i,
+            "design": rec.design,
+            "form": result.form,
+            "instrument": result.instrument,
+            "timepoint": result.timepoint,
+            "measure": outcome.measure if outcome else None,
+            "route": None,
+            "direction": None,
+            "sign": np.nan,
+            "yi_reported": np.nan,
+            "yi": np.nan,
+            "vi": np.nan,
+            "n": n,
+            "n1": n1,
+            "n2": n2,
+            "rob": result.risk_of_bias or rec.risk_of_bias.overall,
+            "included": False,
+            "reason": None,
+            "flags": "; ".join(result.flags),
             "indirect": result.indirect or rec.indirectness,
-            "locator": result.source.locator, "snippet": result.source.snippet,
-            "file": file, "line": lines.line_of(("results", i)) if lines else None,
+            "locator": result.source.locator,
+            "snippet": result.source.snippet,
+            "file": file,
+            "line": lines.line_of(("results", i)) if lines else None,
         }
         reason = None
         if outcome is None:
@@ -197,8 +262,14 @@ def record_rows(key: str, rec: Record, outcomes: dict[str, Outcome], file: str =
                 else:
                     sign = 1.0 if direction == "higher_is_better" else -1.0
                     y_rep = y
-                row.update(route=route.name + (f" ({note})" if note else ""), direction=direction,
-                           sign=sign, yi_reported=y_rep, yi=sign * y_rep, vi=v)
+                row.update(
+                    route=route.name + (f" ({note})" if note else ""),
+                    direction=direction,
+                    sign=sign,
+                    yi_reported=y_rep,
+                    yi=sign * y_rep,
+                    vi=v,
+                )
                 if not (np.isfinite(y) and np.isfinite(v) and v > 0):
                     reason = f"effect size not computable (yi={y}, vi={v})"
                 elif rec.exclude:

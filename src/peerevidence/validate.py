@@ -58,18 +58,27 @@ class _Checker:
         self.report = report
         self.nodes = {n.id for n in base.change_model.nodes} if base.change_model else set()
         self.edges = {e.id for e in base.change_model.edges} if base.change_model else set()
-        self.outcomes: dict[str, Outcome] = (
-            {o.id: o for o in base.outcomes.outcomes} if base.outcomes else {}
-        )
+        self.outcomes: dict[str, Outcome] = {o.id: o for o in base.outcomes.outcomes} if base.outcomes else {}
 
-    def err(self, file: str, lines: LineIndex, path: tuple[str | int, ...], problem: str,
-            accepted: str | None = None, warning: bool = False) -> None:
-        self.report.add(
-            RecordError(file, lines.line_of(path), format_path(path), problem, accepted, warning)
-        )
+    def err(
+        self,
+        file: str,
+        lines: LineIndex,
+        path: tuple[str | int, ...],
+        problem: str,
+        accepted: str | None = None,
+        warning: bool = False,
+    ) -> None:
+        self.report.add(RecordError(file, lines.line_of(path), format_path(path), problem, accepted, warning))
 
-    def bib_key(self, file: str, lines: LineIndex, path: tuple[str | int, ...], key: str,
-                what: str = "a key in references.bib") -> None:
+    def bib_key(
+        self,
+        file: str,
+        lines: LineIndex,
+        path: tuple[str | int, ...],
+        key: str,
+        what: str = "a key in references.bib",
+    ) -> None:
         if key not in self.base.bib:
             self.err(file, lines, path, f"'{key}' is not {what}{_hint(key, self.base.bib.keys())}")
 
@@ -87,16 +96,22 @@ class _Checker:
                 self.err(file, lines, ("nodes", i, "id"), f"duplicate node id '{node.id}'")
             seen[node.id] = i
             if node.parent is not None and node.parent not in self.nodes:
-                self.err(file, lines, ("nodes", i, "parent"),
-                         f"'{node.parent}' is not a node{_hint(node.parent, self.nodes)}", known)
+                self.err(
+                    file,
+                    lines,
+                    ("nodes", i, "parent"),
+                    f"'{node.parent}' is not a node{_hint(node.parent, self.nodes)}",
+                    known,
+                )
             if node.model_source != "peerevidence":
                 self.bib_key(file, lines, ("nodes", i, "model_source"), node.model_source)
         participants = {q.participant for q in cm.quotes}
         for i, node in enumerate(cm.nodes):
             for j, pid in enumerate(node.quotes):
                 if pid not in participants:
-                    self.err(file, lines, ("nodes", i, "quotes", j),
-                             f"'{pid}' has no passage under `quotes:`")
+                    self.err(
+                        file, lines, ("nodes", i, "quotes", j), f"'{pid}' has no passage under `quotes:`"
+                    )
         edge_seen: set[str] = set()
         for i, edge in enumerate(cm.edges):
             if edge.id in edge_seen:
@@ -104,33 +119,52 @@ class _Checker:
             edge_seen.add(edge.id)
             for key, value in (("from", edge.from_), ("to", edge.to)):
                 if value not in self.nodes:
-                    self.err(file, lines, ("edges", i, key),
-                             f"'{value}' is not a node{_hint(value, self.nodes)}", known)
+                    self.err(
+                        file,
+                        lines,
+                        ("edges", i, key),
+                        f"'{value}' is not a node{_hint(value, self.nodes)}",
+                        known,
+                    )
             if edge.source != "peerevidence":
                 self.bib_key(file, lines, ("edges", i, "source"), edge.source)
             for j, key in enumerate(edge.cites):
                 self.bib_key(file, lines, ("edges", i, "cites", j), key)
             for j, pid in enumerate(edge.quotes):
                 if pid not in participants:
-                    self.err(file, lines, ("edges", i, "quotes", j),
-                             f"'{pid}' has no passage under `quotes:`")
+                    self.err(
+                        file, lines, ("edges", i, "quotes", j), f"'{pid}' has no passage under `quotes:`"
+                    )
         for i, quote in enumerate(cm.quotes):
             if quote.node not in self.nodes:
-                self.err(file, lines, ("quotes", i, "node"),
-                         f"'{quote.node}' is not a node{_hint(quote.node, self.nodes)}", known)
+                self.err(
+                    file,
+                    lines,
+                    ("quotes", i, "node"),
+                    f"'{quote.node}' is not a node{_hint(quote.node, self.nodes)}",
+                    known,
+                )
         for i, item in enumerate(cm.uncited):
             self.bib_key(file, lines, ("uncited", i, "key"), item.key)
             if item.key in self.base.records:
-                self.err(file, lines, ("uncited", i, "key"),
-                         f"'{item.key}' has an extraction record; remove it from `uncited`",
-                         warning=True)
+                self.err(
+                    file,
+                    lines,
+                    ("uncited", i, "key"),
+                    f"'{item.key}' has an extraction record; remove it from `uncited`",
+                    warning=True,
+                )
         explained = {u.key for u in cm.uncited} | set(self.base.records)
         for i, edge in enumerate(cm.edges):
             for j, key in enumerate(edge.cites):
                 if key in self.base.bib and key not in explained:
-                    self.err(file, lines, ("edges", i, "cites", j),
-                             f"'{key}' has neither an extraction record nor an entry in `uncited` "
-                             "saying why not", warning=True)
+                    self.err(
+                        file,
+                        lines,
+                        ("edges", i, "cites", j),
+                        f"'{key}' has neither an extraction record nor an entry in `uncited` saying why not",
+                        warning=True,
+                    )
 
     # ------------------------------------------------------------------ outcomes
     def outcomes_file(self) -> None:
@@ -148,23 +182,39 @@ class _Checker:
                 continue
             for key, value in [("node", outcome.node), ("exposure", outcome.exposure)]:
                 if value is not None and value not in self.nodes:
-                    self.err(file, lines, ("outcomes", i, key),
-                             f"'{value}' is not a node{_hint(value, self.nodes)}")
+                    self.err(
+                        file,
+                        lines,
+                        ("outcomes", i, key),
+                        f"'{value}' is not a node{_hint(value, self.nodes)}",
+                    )
             for j, value in enumerate(outcome.related_nodes):
                 if value not in self.nodes:
-                    self.err(file, lines, ("outcomes", i, "related_nodes", j),
-                             f"'{value}' is not a node{_hint(value, self.nodes)}")
+                    self.err(
+                        file,
+                        lines,
+                        ("outcomes", i, "related_nodes", j),
+                        f"'{value}' is not a node{_hint(value, self.nodes)}",
+                    )
             for j, edge in enumerate(outcome.edges):
                 if edge not in self.edges:
-                    self.err(file, lines, ("outcomes", i, "edges", j),
-                             f"'{edge}' is not an edge{_hint(edge, self.edges)}")
+                    self.err(
+                        file,
+                        lines,
+                        ("outcomes", i, "edges", j),
+                        f"'{edge}' is not an edge{_hint(edge, self.edges)}",
+                    )
             names: dict[str, int] = {}
             for j, inst in enumerate(outcome.instruments):
                 for name in (inst.name, *inst.aliases):
                     key = name.casefold()
                     if key in names:
-                        self.err(file, lines, ("outcomes", i, "instruments", j),
-                                 f"instrument name '{name}' is listed twice")
+                        self.err(
+                            file,
+                            lines,
+                            ("outcomes", i, "instruments", j),
+                            f"instrument name '{name}' is listed twice",
+                        )
                     names[key] = j
 
     # ------------------------------------------------------------------ analysis + certainty
@@ -176,8 +226,9 @@ class _Checker:
         self._prior(file, lines, ("prior_tau",), cfg.prior_tau, tau=True)
         for oid, setting in cfg.outcomes.items():
             if oid not in self.outcomes:
-                self.err(file, lines, ("outcomes", oid),
-                         f"'{oid}' is not an outcome{_hint(oid, self.outcomes)}")
+                self.err(
+                    file, lines, ("outcomes", oid), f"'{oid}' is not an outcome{_hint(oid, self.outcomes)}"
+                )
             if setting.prior_mu:
                 self._prior(file, lines, ("outcomes", oid, "prior_mu"), setting.prior_mu, tau=False)
             if setting.prior_tau:
@@ -188,17 +239,24 @@ class _Checker:
             self._prior(file, lines, ("sensitivity_mu", j), spec, tau=False)
         for design in cfg.design_bias:
             if design not in DESIGNS_WITH_BIAS:
-                self.err(file, lines, ("design_bias", design),
-                         f"'{design}' is not a non-randomised or pilot design",
-                         ", ".join(DESIGNS_WITH_BIAS))
+                self.err(
+                    file,
+                    lines,
+                    ("design_bias", design),
+                    f"'{design}' is not a non-randomised or pilot design",
+                    ", ".join(DESIGNS_WITH_BIAS),
+                )
         cfile = self.base.paths.rel(self.base.paths.certainty)
         for i, item in enumerate(self.base.certainty.overrides):
             if item.outcome not in self.outcomes:
-                self.err(cfile, self.base.certainty_lines, ("overrides", i, "outcome"),
-                         f"'{item.outcome}' is not an outcome{_hint(item.outcome, self.outcomes)}")
+                self.err(
+                    cfile,
+                    self.base.certainty_lines,
+                    ("overrides", i, "outcome"),
+                    f"'{item.outcome}' is not an outcome{_hint(item.outcome, self.outcomes)}",
+                )
 
-    def _prior(self, file: str, lines: LineIndex, path: tuple[str | int, ...], spec: str,
-               tau: bool) -> None:
+    def _prior(self, file: str, lines: LineIndex, path: tuple[str | int, ...], spec: str, tau: bool) -> None:
         try:
             (parse_tau_prior if tau else parse_mu_prior)(spec)
         except Exception as exc:  # UsageError carries the accepted forms
@@ -208,8 +266,12 @@ class _Checker:
     def record(self, key: str, loaded: LoadedRecord) -> None:
         rec, file, lines = loaded.record, loaded.file, loaded.lines
         if rec.study != key:
-            self.err(file, lines, ("study",),
-                     f"'{rec.study}' does not match the file name '{key}' (name the file <bibkey>.yaml)")
+            self.err(
+                file,
+                lines,
+                ("study",),
+                f"'{rec.study}' does not match the file name '{key}' (name the file <bibkey>.yaml)",
+            )
         self.bib_key(file, lines, ("study",), rec.study)
         for path, source in _sources(rec):
             if source.ref is not None:
@@ -220,10 +282,14 @@ class _Checker:
             outcome = self.outcomes.get(result.outcome)
             if outcome is None:
                 if self.base.outcomes is not None:
-                    self.err(file, lines, (*base_path, "outcome"),
-                             f"'{result.outcome}' is not an outcome in evidence/outcomes.yaml"
-                             f"{_hint(result.outcome, self.outcomes)}",
-                             describe_choices(sorted(self.outcomes)))
+                    self.err(
+                        file,
+                        lines,
+                        (*base_path, "outcome"),
+                        f"'{result.outcome}' is not an outcome in evidence/outcomes.yaml"
+                        f"{_hint(result.outcome, self.outcomes)}",
+                        describe_choices(sorted(self.outcomes)),
+                    )
                 continue
             if result.form in ("not_reported", "pooled"):
                 continue
@@ -238,10 +304,14 @@ class _Checker:
                 self._arm_sizes(rec, file, lines, i)
             if result.exclude is None and rec.exclude is None:
                 if result.outcome in first_poolable:
-                    self.err(file, lines, base_path,
-                             f"a second poolable result for outcome '{result.outcome}' in this study "
-                             f"(first: results[{first_poolable[result.outcome]}]); "
-                             "give one of them `exclude:` with the reason")
+                    self.err(
+                        file,
+                        lines,
+                        base_path,
+                        f"a second poolable result for outcome '{result.outcome}' in this study "
+                        f"(first: results[{first_poolable[result.outcome]}]); "
+                        "give one of them `exclude:` with the reason",
+                    )
                 else:
                     first_poolable[result.outcome] = i
 
@@ -249,21 +319,25 @@ class _Checker:
         result = rec.results[i]
         size = rec.sample_size
         arm_n = {
-            "intervention": getattr(result.intervention, "n", None) or getattr(result.intervention, "total", None),
+            "intervention": getattr(result.intervention, "n", None)
+            or getattr(result.intervention, "total", None),
             "control": getattr(result.control, "n", None) or getattr(result.control, "total", None),
         }
         leaf = "n" if result.form == "continuous" else "total"
         for arm, n in arm_n.items():
             stated = getattr(size, arm)
             if stated is not None and n is not None and n > stated:
-                self.err(file, lines, ("results", i, arm, leaf),
-                         f"{n} exceeds sample_size.{arm} ({stated})")
+                self.err(file, lines, ("results", i, arm, leaf), f"{n} exceeds sample_size.{arm} ({stated})")
         whole = size.randomised or size.total
         if whole is not None and None not in arm_n.values():
             both = arm_n["intervention"] + arm_n["control"]
             if both > whole:
-                self.err(file, lines, ("results", i),
-                         f"arm sizes add up to {both}, more than the stated sample size ({whole})")
+                self.err(
+                    file,
+                    lines,
+                    ("results", i),
+                    f"arm sizes add up to {both}, more than the stated sample size ({whole})",
+                )
 
     def records(self) -> None:
         by_study: dict[str, list[str]] = defaultdict(list)
@@ -273,13 +347,17 @@ class _Checker:
         for study, files in by_study.items():
             if len(files) > 1:
                 for f in files[1:]:
-                    self.report.add(RecordError(f, None, "study",
-                                                f"duplicate record for '{study}' (also in {files[0]})"))
+                    self.report.add(
+                        RecordError(f, None, "study", f"duplicate record for '{study}' (also in {files[0]})")
+                    )
         stems: dict[str, Path] = {}
         for path in self.base.paths.record_files():
             if path.stem in stems:
-                self.report.add(RecordError(self.base.paths.rel(path), None, "",
-                                            f"duplicate record file for '{path.stem}'"))
+                self.report.add(
+                    RecordError(
+                        self.base.paths.rel(path), None, "", f"duplicate record file for '{path.stem}'"
+                    )
+                )
             stems[path.stem] = path
 
     # ------------------------------------------------------------------ warnings
@@ -295,22 +373,37 @@ class _Checker:
                 used.add(e.source)
                 used.update(e.cites)
             used.update(u.key for u in cm.uncited)
-        for key in self.base.bib.keys():
+        for key in self.base.bib.keys():  # noqa: SIM118 (sorted keys of a Bibliography)
             ref = self.base.bib[key]
             keywords = set(re.split(r"[,;\s]+", ref.get("keywords") or ""))
             if key not in used and not keywords & KEPT_KEYWORDS:
-                self.report.add(RecordError(self.base.bib.path, ref.line, key,
-                                            "BibTeX entry is not used by any record or edge "
-                                            "(keep it with keywords = {methods}, {related} or "
-                                            "{gillard2015-reference})",
-                                            warning=True))
-        with_data = {r.outcome for lr in self.base.records.values() for r in lr.record.results
-                     if r.form != "not_reported"}
+                self.report.add(
+                    RecordError(
+                        self.base.bib.path,
+                        ref.line,
+                        key,
+                        "BibTeX entry is not used by any record or edge "
+                        "(keep it with keywords = {methods}, {related} or "
+                        "{gillard2015-reference})",
+                        warning=True,
+                    )
+                )
+        with_data = {
+            r.outcome
+            for lr in self.base.records.values()
+            for r in lr.record.results
+            if r.form != "not_reported"
+        }
         file = self.base.paths.rel(self.base.paths.outcomes)
         for i, outcome in enumerate(self.base.outcomes.outcomes if self.base.outcomes else []):
             if outcome.id not in with_data:
-                self.err(file, self.base.outcome_lines, ("outcomes", i, "id"),
-                         f"outcome '{outcome.id}' has no data in any record", warning=True)
+                self.err(
+                    file,
+                    self.base.outcome_lines,
+                    ("outcomes", i, "id"),
+                    f"outcome '{outcome.id}' has no data in any record",
+                    warning=True,
+                )
 
 
 def _sources(rec) -> list[tuple[tuple[str | int, ...], object]]:

@@ -9,6 +9,7 @@ nothing here ever lets a parser exception escape.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -66,10 +67,8 @@ def _plain(node: Any, path: PathKey, index: LineIndex) -> Any:
     if isinstance(node, CommentedSeq):
         items = []
         for i, item in enumerate(node):
-            try:
+            with contextlib.suppress(KeyError, TypeError, AttributeError):
                 index.lines[(*path, i)] = node.lc.item(i)[0] + 1
-            except (KeyError, TypeError, AttributeError):
-                pass
             items.append(_plain(item, (*path, i), index))
         return items
     if isinstance(node, bool) or node is None:

@@ -1,0 +1,179 @@
+"""Content-addressed fit cache, the run lock, and the manifest.
+
+Layout under ``reports/``::
+
+    fits/by-key/<sha256>.nc     ArviZ InferenceData of one fit (netCDF, h5netcdf engine)
+    fits/by-key/<sha256>.json   its summary (the ``pool --json`` object plus provenance)
+    fits/<analysis>.nc          hard link to the current fit of each analysis
+    fits/<analysis>.json        hard link to its summary
+    manifest.json               inputs' hashes, versions, seeds, which fits were reused
+    manifest.previous.json      the manifest of the run before (for ``peerevidence diff``)
+    .lock                       held while a run writes
+
+A fit's key hashes everything that determines it: the harmonised data (labels, yi, vi and
+bias terms, rounded to 15 significant digits), the priors, the sampler settings, the model
+version, the exact-check tolerances and the versions of peerevidence, PyMC, PyTensor, nutpie,
+ArviZ and NumPy. Every file is written to a temporary name and renamed, so a run killed at
+any point (even with SIGKILL) leaves the previous fits, summaries and report valid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from filelock import FileLock, Timeout
+
+from .atomic import atomic_path, write_text
+from .errors import LockBusy
+
+PACKAGES = ("peerevidence", "pymc", "pytensor", "nutpie", "arviz", "numpy", "scipy", "pandas")
+
+
+def versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover
+            out[name] = "not installed"
+    return out
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        return float(f"{value:.15g}")
+    if isinstance(value, np.ndarray):
+        return [_canonical(float(x)) for x in value.ravel()]
+    if isinstance(value, np.floating | np.integer):
+        return _canonical(value.item())
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in sorted(value.items())}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def digest(value: Any) -> str:
+    text = json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 16), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def dumps(value: Any) -> str:
+    """Deterministic JSON (sorted keys, NaN/inf as null) for files we write."""
+    return json.dumps(_jsonable(value), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float | np.floating):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.ndarray):
+        return [_jsonable(x) for x in value.tolist()]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class FitStore:
+    """Fits stored by key, with a readable hard-linked name per analysis."""
+
+    def __init__(self, reports: Path):
+        self.root = reports / "fits"
+        self.by_key = self.root / "by-key"
+
+    def paths(self, key: str) -> tuple[Path, Path]:
+        return self.by_key / f"{key}.nc", self.by_key / f"{key}.json"
+
+    def has(self, key: str) -> bool:
+        nc, js = self.paths(key)
+        return nc.exists() and js.exists()
+
+    def load_summary(self, key: str) -> dict[str, Any]:
+        return json.loads(self.paths(key)[1].read_text("utf-8"))
+
+    def save(self, key: str, idata: Any, summary: dict[str, Any]) -> None:
+        nc, js = self.paths(key)
+        with atomic_path(nc, ".nc") as tmp:
+            idata.to_netcdf(str(tmp), engine="h5netcdf")
+        write_text(js, dumps(summary))
+
+    def link(self, key: str, name: str) -> None:
+        """Point ``fits/<name>.nc|json`` at the keyed files (atomic replace of the links)."""
+        for src, suffix in zip(self.paths(key), (".nc", ".json"), strict=True):
+            target = self.root / f"{name}{suffix}"
+            tmp = self.root / f".{name}{suffix}.link-{os.getpid()}"
+            if tmp.exists():
+                tmp.unlink()
+            try:
+                os.link(src, tmp)
+            except OSError:  # file systems without hard links: fall back to a copy
+                tmp.write_bytes(src.read_bytes())
+            os.replace(tmp, target)
+
+    def prune(self, keep: set[str]) -> int:
+        """Delete keyed fits not in ``keep`` and not linked by any analysis name."""
+        removed = 0
+        if not self.by_key.is_dir():
+            return 0
+        for path in self.by_key.iterdir():
+            key = path.name.split(".")[0]
+            if key in keep or path.name.startswith("."):
+                continue
+            if path.stat().st_nlink <= 1:
+                path.unlink()
+                removed += 1
+        return removed
+
+
+@contextmanager
+def run_lock(reports: Path, wait: float = 0.0) -> Iterator[None]:
+    """Hold ``reports/.lock`` for the duration; a second run fails fast with LockBusy."""
+    reports.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(reports / ".lock"))
+    try:
+        lock.acquire(timeout=wait)
+    except Timeout:
+        raise LockBusy(
+            f"{reports / '.lock'}: another peerevidence run is writing to this project; wait for it to finish"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def write_manifest(reports: Path, manifest: dict[str, Any]) -> None:
+    """Write manifest.json, keeping the previous one as manifest.previous.json."""
+    current = reports / "manifest.json"
+    if current.exists():
+        write_text(reports / "manifest.previous.json", current.read_text("utf-8"))
+    write_text(current, dumps(manifest))
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    if not path.exists():
+        return None
+    return json.loads(path.read_text("utf-8"))

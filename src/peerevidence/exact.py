@@ -1,0 +1,246 @@
+"""Exact posterior of the normal-normal random-effects model by quadrature over tau.
+
+Model: ``y_i ~ N(theta_i, v_i)``, ``theta_i ~ N(mu, tau^2)``, ``mu ~ N(m0, s0^2)`` (or flat),
+``tau ~ p(tau)``. Conditional on tau the model is conjugate in mu (Röver 2020, rover2020,
+the approach of the R package bayesmeta):
+
+* ``mu | tau, y ~ N(M(tau), S(tau)^2)`` with ``1/S^2 = 1/s0^2 + sum w_i``,
+  ``M = S^2 (m0/s0^2 + sum w_i y_i)``, ``w_i = 1/(v_i + tau^2)``;
+* ``p(tau | y) ∝ p(tau) N(y; m0 1, diag(v + tau^2) + s0^2 1 1')`` (flat mu prior: the
+  restricted likelihood), a one-dimensional density integrated numerically;
+* mu, theta_new and every theta_i are then mixtures of normals over ``p(tau | y)``.
+
+Quadrature: composite Gauss-Legendre in ``log tau`` over the region where the log posterior
+of ``log tau`` lies within 45 nats of its maximum (located on a dense log grid first).
+Integrals of mixtures (CDFs, moments) are sums over the nodes; quantiles solve the CDF by
+Brent's method. With half-Cauchy priors the posterior moments of tau and theta_new do not
+exist for k = 1 (and k <= 2 with a flat mu prior); their SDs are then reported as ``None``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import optimize, stats
+
+from .priors import Prior
+
+_GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
+N_PANELS = 96
+DROP_NATS = 45.0
+QUANTILES = (0.025, 0.5, 0.975)
+
+
+@dataclass(frozen=True)
+class Summary:
+    mean: float | None
+    sd: float | None
+    q025: float
+    q50: float
+    q975: float
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {"mean": self.mean, "sd": self.sd, "q025": self.q025, "q50": self.q50, "q975": self.q975}
+
+
+@dataclass
+class ExactPosterior:
+    """Discretised p(tau | y) (nodes, weights) with the conditional moments of mu."""
+
+    tau: np.ndarray  # nodes
+    weight: np.ndarray  # posterior probability of each node (sums to 1)
+    m: np.ndarray  # E[mu | tau, y]
+    s2: np.ndarray  # Var[mu | tau, y]
+    y: np.ndarray
+    v: np.ndarray
+    log_s: np.ndarray = field(repr=False)  # node positions in log tau
+    panel_edges: np.ndarray = field(repr=False)
+    tau_prior: Prior = field(repr=False)
+    mu_prior: Prior = field(repr=False)
+    moments_exist: bool = True
+    panel_cum: np.ndarray = field(default=None, repr=False)  # P(tau < panel start)
+
+    # ------------------------------------------------------------------ mixtures
+    def _mixture_cdf(self, x: float, means: np.ndarray, variances: np.ndarray) -> float:
+        return float(np.sum(self.weight * stats.norm.cdf((x - means) / np.sqrt(variances))))
+
+    def _mixture_quantile(self, q: float, means: np.ndarray, variances: np.ndarray) -> float:
+        sd = np.sqrt(variances)
+        lo = float(np.min(means - 12 * sd))
+        hi = float(np.max(means + 12 * sd))
+        f = lambda x: self._mixture_cdf(x, means, variances) - q  # noqa: E731
+        while f(lo) > 0:
+            lo -= hi - lo
+        while f(hi) < 0:
+            hi += hi - lo
+        return float(optimize.brentq(f, lo, hi, xtol=1e-12, rtol=1e-12))
+
+    def _mixture_summary(self, means: np.ndarray, variances: np.ndarray, moments: bool = True) -> Summary:
+        mean = float(np.sum(self.weight * means))
+        var = float(np.sum(self.weight * (variances + means**2)) - mean**2)
+        qs = [self._mixture_quantile(q, means, variances) for q in QUANTILES]
+        if not moments:
+            return Summary(None, None, *qs)
+        return Summary(mean, math.sqrt(max(var, 0.0)), *qs)
+
+    # ------------------------------------------------------------------ public summaries
+    def mu(self) -> Summary:
+        return self._mixture_summary(self.m, self.s2)
+
+    def theta_new(self) -> Summary:
+        return self._mixture_summary(self.m, self.s2 + self.tau**2, moments=self.moments_exist)
+
+    def theta(self, i: int) -> Summary:
+        b = self.v[i] / (self.v[i] + self.tau**2)
+        means = (1 - b) * self.y[i] + b * self.m
+        variances = b * self.tau**2 + b**2 * self.s2
+        variances = np.maximum(variances, 1e-300)
+        return self._mixture_summary(means, variances)
+
+    def p_mu_gt(self, x: float = 0.0) -> float:
+        return 1.0 - self._mixture_cdf(x, self.m, self.s2)
+
+    def tau_cdf(self, t: float) -> float:
+        """P(tau <= t | y): whole panels below log t, plus Gauss-Legendre on the partial one."""
+        if t <= 0:
+            return 0.0
+        s = math.log(t)
+        edges = self.panel_edges
+        j = int(np.searchsorted(edges, s, side="right")) - 1
+        if j < 0:
+            return 0.0
+        if j >= edges.size - 1:
+            return 1.0
+        below = float(self.panel_cum[j])
+        return min(max(below + self._panel_mass(float(edges[j]), s) / self._norm, 0.0), 1.0)
+
+    def _panel_mass(self, a: float, b: float) -> float:
+        half = (b - a) / 2
+        s = (a + b) / 2 + half * _GL_X
+        return float(np.sum(half * _GL_W * np.exp(self._log_density_s(s) - self._log_max)))
+
+    def tau_summary(self) -> Summary:
+        qs = []
+        for q in QUANTILES:
+            lo, hi = float(np.exp(self.panel_edges[0])), float(np.exp(self.panel_edges[-1]))
+            if self.tau_cdf(lo) >= q:
+                qs.append(0.0)
+                continue
+            qs.append(
+                float(optimize.brentq(lambda t, q=q: self.tau_cdf(t) - q, lo, hi, xtol=1e-14, rtol=1e-12))
+            )
+        if not self.moments_exist:
+            return Summary(None, None, *qs)
+        mean = float(np.sum(self.weight * self.tau))
+        var = float(np.sum(self.weight * self.tau**2) - mean**2)
+        return Summary(mean, math.sqrt(max(var, 0.0)), *qs)
+
+    # set by exact_posterior
+    _log_density_s: object = field(default=None, repr=False)
+    _log_max: float = 0.0
+    _norm: float = 1.0
+
+
+def _conditionals(tau: np.ndarray, y: np.ndarray, v: np.ndarray, mu_prior: Prior):
+    """For each tau: (log marginal likelihood of y, E[mu|tau,y], Var[mu|tau,y])."""
+    t2 = tau[:, None] ** 2
+    s2i = v[None, :] + t2  # (n_tau, k)
+    w = 1.0 / s2i
+    sw = w.sum(axis=1)
+    swy = (w * y[None, :]).sum(axis=1)
+    log_det_d = np.log(s2i).sum(axis=1)
+    k = y.size
+    if mu_prior.family == "normal":
+        m0, s0 = mu_prior.params
+        r = y[None, :] - m0
+        swr = (w * r).sum(axis=1)
+        swr2 = (w * r**2).sum(axis=1)
+        a = 1.0 + s0**2 * sw
+        quad = swr2 - s0**2 * swr**2 / a
+        loglik = -0.5 * (k * math.log(2 * math.pi) + log_det_d + np.log(a) + quad)
+        prec = 1.0 / s0**2 + sw
+        m = (m0 / s0**2 + swy) / prec
+        return loglik, m, 1.0 / prec
+    # flat prior on mu: integrate mu out of the likelihood
+    m = swy / sw
+    quad = (w * (y[None, :] - m[:, None]) ** 2).sum(axis=1)
+    loglik = -0.5 * ((k - 1) * math.log(2 * math.pi) + log_det_d + np.log(sw) + quad)
+    return loglik, m, 1.0 / sw
+
+
+def exact_posterior(yi, vi, mu_prior: Prior, tau_prior: Prior) -> ExactPosterior:
+    """Discretise the posterior of tau; see the module docstring for the method."""
+    y = np.asarray(yi, dtype=float)
+    v = np.asarray(vi, dtype=float)
+    if y.size == 0 or y.shape != v.shape or np.any(~np.isfinite(y)) or np.any(~(v > 0)):
+        raise ValueError("need k >= 1 finite yi and positive vi")
+    if mu_prior.family == "flat" and y.size < 1:
+        raise ValueError("a flat prior on mu needs k >= 1")
+
+    def log_density_s(s: np.ndarray) -> np.ndarray:
+        """log posterior density of s = log tau (unnormalised): log p(tau) + log L + s."""
+        tau = np.exp(s)
+        loglik, _, _ = _conditionals(tau, y, v, mu_prior)
+        return tau_prior.logpdf(tau) + loglik + s
+
+    # a scale for tau that the data or the prior make plausible: the search grid spans
+    # e^-25 to e^15 times it, and the posterior's 45-nat region is then integrated.
+    scale = float(np.sqrt(np.median(v)) + np.std(y) + 1e-12)
+    scale = max(scale, tau_prior.quantile(0.5))
+    grid = np.linspace(math.log(scale) - 25.0, math.log(scale) + 15.0, 4001)
+    dens = log_density_s(grid)
+    dens = np.where(np.isfinite(dens), dens, -np.inf)
+    top = float(np.max(dens))
+    if not np.isfinite(top):
+        raise ValueError("the posterior of tau could not be evaluated")
+    keep = np.nonzero(dens > top - DROP_NATS)[0]
+    lo_i, hi_i = max(keep[0] - 2, 0), min(keep[-1] + 2, grid.size - 1)
+    lo, hi = float(grid[lo_i]), float(grid[hi_i])
+    edges = np.linspace(lo, hi, N_PANELS + 1)
+    half = (edges[1:] - edges[:-1]) / 2
+    mids = (edges[1:] + edges[:-1]) / 2
+    s_nodes = (mids[:, None] + half[:, None] * _GL_X[None, :]).ravel()
+    s_weights = (half[:, None] * _GL_W[None, :]).ravel()
+    log_d = log_density_s(s_nodes)
+    log_max = float(np.max(log_d))
+    raw = s_weights * np.exp(log_d - log_max)
+    norm = float(raw.sum())
+    tau = np.exp(s_nodes)
+    _, m, s2 = _conditionals(tau, y, v, mu_prior)
+    k = y.size
+    moments = not (tau_prior.heavy_tailed and (k <= 1 or (mu_prior.family == "flat" and k <= 2)))
+    post = ExactPosterior(
+        tau=tau,
+        weight=raw / norm,
+        m=m,
+        s2=s2,
+        y=y,
+        v=v,
+        log_s=s_nodes,
+        panel_edges=edges,
+        tau_prior=tau_prior,
+        mu_prior=mu_prior,
+        moments_exist=moments,
+    )
+    per_panel = (raw / norm).reshape(N_PANELS, -1).sum(axis=1)
+    post.panel_cum = np.concatenate([[0.0], np.cumsum(per_panel)])
+    post._log_density_s = log_density_s
+    post._log_max = log_max
+    post._norm = norm
+    return post
+
+
+def summarise(post: ExactPosterior, labels: list[str] | None = None, with_theta: bool = True) -> dict:
+    """All exact summaries in the shape of ``pool --json``'s ``exact`` block (plus theta)."""
+    out = {
+        "mu": post.mu().as_dict(),
+        "tau": post.tau_summary().as_dict(),
+        "theta_new": post.theta_new().as_dict(),
+        "p_mu_gt_0": post.p_mu_gt(0.0),
+    }
+    if with_theta:
+        labels = labels or [str(i) for i in range(post.y.size)]
+        out["theta"] = [{"study": lab, **post.theta(i).as_dict()} for i, lab in enumerate(labels)]
+    return out

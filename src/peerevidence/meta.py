@@ -1,0 +1,411 @@
+"""The Bayesian random-effects model: PyMC, sampled with nutpie, checked against exact results.
+
+Model (one per outcome), on the harmonised scale::
+
+    y_i ~ Normal(theta_i + b_i, v_i * lambda_i)     b_i ~ Normal(m_i, s_i^2)   design bias
+    theta_i ~ Normal(mu, tau^2)
+    mu ~ prior_mu,  tau ~ prior_tau
+
+``b_i`` and ``lambda_i`` are zero / one for randomised trials; for pilot and non-randomised
+designs they come from ``design_bias`` in ``evidence/analysis.yaml`` (Turner et al. 2009,
+turner2009; Welton et al. 2009, welton2009). The PyMC model integrates theta_i and b_i out,
+``y_i ~ Normal(mu + m_i, sqrt(v_i lambda_i + s_i^2 + tau^2))``, which removes the funnel
+that makes the centred model diverge; theta_i are then drawn from their exact conditional
+normal given (mu, tau) and theta_new from Normal(mu, tau^2), one draw per posterior draw.
+
+Compile once, fit many: the PyMC model is compiled by nutpie once per model structure
+(prior families) and padded size, and reused with new data (``with_data``). Studies are
+padded to the next size in :data:`SIZES` with a zero-weight likelihood mask.
+
+Every fit is compared with the exact posterior (:mod:`peerevidence.exact`): for mu, tau and
+theta_new, the largest |MCMC - exact| of the mean and the 2.5/50/97.5% quantiles is stored
+in posterior-SD units and in Monte Carlo standard errors; a fit whose discrepancy exceeds
+both ``tolerance_sd`` and ``tolerance_z`` fails, loudly.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .exact import ExactPosterior, exact_posterior, summarise
+from .frequentist import random_effects
+from .priors import Prior
+from .schema import SamplerSettings
+
+MODEL_VERSION = "re-marginal-1"
+SIZES = (16, 128, 1024, 8192, 65536)
+QUANTILES = (0.025, 0.5, 0.975)
+
+
+# ---------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class FitData:
+    """One analysis: study labels, effects and variances, and per-study bias settings."""
+
+    labels: tuple[str, ...]
+    yi: np.ndarray
+    vi: np.ndarray
+    bias_mean: np.ndarray | None = None
+    bias_var: np.ndarray | None = None
+    inflation: np.ndarray | None = None
+    measure: str = "GEN"
+
+    @property
+    def k(self) -> int:
+        return int(self.yi.size)
+
+    def adjusted(self) -> tuple[np.ndarray, np.ndarray]:
+        """(y - m, v * lambda + s^2): the data as the marginal model sees them."""
+        m = self.bias_mean if self.bias_mean is not None else 0.0
+        s2 = self.bias_var if self.bias_var is not None else 0.0
+        lam = self.inflation if self.inflation is not None else 1.0
+        return self.yi - m, self.vi * lam + s2
+
+
+@dataclass(frozen=True)
+class Priors:
+    mu: Prior
+    tau: Prior
+
+    def as_dict(self) -> dict[str, str]:
+        return {"mu": self.mu.spec, "tau": self.tau.spec}
+
+
+# ---------------------------------------------------------------------------- model
+
+
+def _tau_variable(pm: Any, family: str, p1: Any, p2: Any) -> Any:
+    if family == "halfnormal":
+        return pm.HalfNormal("tau", sigma=p1)
+    if family == "halfcauchy":
+        return pm.HalfCauchy("tau", beta=p1)
+    if family == "uniform":
+        return pm.Uniform("tau", lower=0.0, upper=p1)
+    if family == "lognormal2":
+        log_tau2 = pm.Normal("log_tau2", mu=p1, sigma=p2)
+        return pm.Deterministic("tau", pm.math.exp(log_tau2 / 2))
+    if family == "logt2":
+        log_tau2 = pm.StudentT("log_tau2", nu=5, mu=p1, sigma=p2)
+        return pm.Deterministic("tau", pm.math.exp(log_tau2 / 2))
+    raise ValueError(f"no PyMC prior for tau family {family!r}")
+
+
+def build_model(mu_family: str, tau_family: str, size: int) -> Any:
+    """The marginal random-effects model as a PyMC model with data containers of ``size``."""
+    import pymc as pm
+
+    zeros, ones = np.zeros(size), np.ones(size)
+    with pm.Model() as model:
+        y = pm.Data("y", zeros)
+        v = pm.Data("v", ones)
+        mask = pm.Data("mask", ones)
+        bias_mean = pm.Data("bias_mean", zeros)
+        bias_var = pm.Data("bias_var", zeros)
+        inflation = pm.Data("inflation", ones)
+        mu_loc = pm.Data("mu_loc", 0.0)
+        mu_scale = pm.Data("mu_scale", 1.0)
+        tau_p1 = pm.Data("tau_p1", 1.0)
+        tau_p2 = pm.Data("tau_p2", 1.0)
+        if mu_family == "normal":
+            mu = pm.Normal("mu", mu=mu_loc, sigma=mu_scale)
+        elif mu_family == "flat":
+            mu = pm.Flat("mu")
+        else:
+            raise ValueError(f"no PyMC prior for mu family {mu_family!r}")
+        tau = _tau_variable(pm, tau_family, tau_p1, tau_p2)
+        sd = pm.math.sqrt(v * inflation + bias_var + tau**2)
+        loglik = pm.logp(pm.Normal.dist(mu=mu + bias_mean, sigma=sd), y)
+        pm.Potential("loglik", (mask * loglik).sum())
+    return model
+
+
+def padded_size(k: int) -> int:
+    for size in SIZES:
+        if k <= size:
+            return size
+    raise ValueError(f"k = {k} is larger than the largest supported size {SIZES[-1]}")
+
+
+class CompiledModels:
+    """Compiled nutpie models, one per (mu family, tau family, padded size).
+
+    Create one per process (or per worker) and pass it to :func:`fit`; compiling costs
+    seconds, sampling with new data a fraction of a second.
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, str, int], Any] = {}
+        self.compiles = 0
+
+    def get(self, mu_family: str, tau_family: str, size: int) -> Any:
+        key = (mu_family, tau_family, size)
+        if key not in self._models:
+            import nutpie
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._models[key] = nutpie.compile_pymc_model(build_model(*key))
+            self.compiles += 1
+        return self._models[key]
+
+
+# ---------------------------------------------------------------------------- fitting
+
+
+@dataclass
+class Fit:
+    """A fitted analysis: the posterior as ArviZ data and every summary the report needs."""
+
+    data: FitData
+    priors: Priors
+    sampler: SamplerSettings
+    idata: Any
+    summary: dict[str, Any]
+    exact: ExactPosterior = field(repr=False)
+
+    @property
+    def failed(self) -> bool:
+        return not self.summary["diagnostics"]["exact_ok"]
+
+
+def _stats(x: np.ndarray, with_moments: bool = True) -> dict[str, float | None]:
+    q = np.quantile(x, QUANTILES, method="hazen")
+    return {
+        "mean": float(np.mean(x)) if with_moments else None,
+        "sd": float(np.std(x, ddof=1)) if with_moments else None,
+        "q025": float(q[0]),
+        "q50": float(q[1]),
+        "q975": float(q[2]),
+    }
+
+
+def _sample(models: CompiledModels, data: FitData, priors: Priors, settings: SamplerSettings) -> Any:
+    import nutpie
+
+    k = data.k
+    size = padded_size(k)
+    compiled = models.get(priors.mu.family, priors.tau.family, size)
+    pad = size - k
+
+    def padded(values: np.ndarray | None, fill: float) -> np.ndarray:
+        base = np.full(k, fill) if values is None else np.asarray(values, float)
+        return np.concatenate([base, np.full(pad, fill)])
+
+    values: dict[str, Any] = {
+        "y": padded(data.yi, 0.0),
+        "v": padded(data.vi, 1.0),
+        "mask": np.concatenate([np.ones(k), np.zeros(pad)]),
+        "bias_mean": padded(data.bias_mean, 0.0),
+        "bias_var": padded(data.bias_var, 0.0),
+        "inflation": padded(data.inflation, 1.0),
+        "tau_p1": float(priors.tau.params[0]),
+    }
+    if priors.mu.family == "normal":
+        values["mu_loc"], values["mu_scale"] = (float(x) for x in priors.mu.params)
+    if len(priors.tau.params) > 1:
+        values["tau_p2"] = float(priors.tau.params[1])
+    model = compiled.with_data(**values)
+    return nutpie.sample(
+        model,
+        draws=settings.draws,
+        tune=settings.tune,
+        chains=settings.chains,
+        seed=settings.seed,
+        target_accept=settings.target_accept,
+        progress_bar=False,
+        cores=max(1, min(settings.chains, os.cpu_count() or 1)),
+    )
+
+
+def _add_study_draws(idata: Any, data: FitData, seed: int) -> None:
+    """theta_i | mu, tau, y  and  theta_new | mu, tau, drawn exactly (one per posterior draw)."""
+    import xarray as xr
+
+    y, v = data.adjusted()
+    post = idata.posterior
+    mu = post["mu"].values
+    tau = post["tau"].values
+    rng = np.random.default_rng([seed, 20150703])
+    t2 = tau[..., None] ** 2
+    b = v / (v + t2)  # shrinkage towards mu
+    mean = (1 - b) * y + b * mu[..., None]
+    sd = np.sqrt(b * t2)
+    theta = mean + sd * rng.standard_normal(mean.shape)
+    theta_new = mu + tau * rng.standard_normal(mu.shape)
+    dims = ("chain", "draw")
+    idata.posterior["theta"] = xr.DataArray(theta, dims=(*dims, "study"), coords={"study": list(data.labels)})
+    idata.posterior["theta_new"] = xr.DataArray(theta_new, dims=dims)
+
+
+def _diagnostics(idata: Any) -> dict[str, float | int]:
+    import arviz as az
+
+    names = ["mu", "tau"]
+    rhat = az.rhat(idata, var_names=names)
+    bulk = az.ess(idata, var_names=names, method="bulk")
+    tail = az.ess(idata, var_names=names, method="tail")
+    div = idata.sample_stats.get("diverging")
+    return {
+        "rhat_max": float(max(float(rhat[n]) for n in names)),
+        "ess_bulk_min": float(min(float(bulk[n]) for n in names)),
+        "ess_tail_min": float(min(float(tail[n]) for n in names)),
+        "divergences": int(div.sum()) if div is not None else 0,
+    }
+
+
+def _mcse(idata: Any, name: str, stat: str) -> float:
+    import arviz as az
+
+    if stat == "mean":
+        return float(az.mcse(idata, var_names=[name], method="mean")[name])
+    prob = {"q025": 0.025, "q50": 0.5, "q975": 0.975}[stat]
+    return float(az.mcse(idata, var_names=[name], method="quantile", prob=prob)[name])
+
+
+def _robust_scale(summary: dict[str, float | None]) -> float:
+    return (summary["q975"] - summary["q025"]) / (2 * 1.959963984540054)
+
+
+def compare_with_exact(
+    idata: Any, mcmc: dict[str, dict], exact: dict[str, dict], tolerance_sd: float, tolerance_z: float
+) -> dict[str, Any]:
+    """Largest discrepancy between MCMC and exact summaries, in posterior SDs and MCSEs."""
+    worst_sd, worst_z, where, failed = 0.0, 0.0, "", False
+    for name in ("mu", "tau", "theta_new"):
+        ex = exact[name]
+        scale = ex["sd"] if ex.get("sd") else _robust_scale(ex)
+        if not scale or not math.isfinite(scale):
+            continue
+        stats = ["q025", "q50", "q975"] + (["mean"] if ex.get("mean") is not None else [])
+        for stat in stats:
+            if mcmc[name].get(stat) is None:
+                continue
+            delta = abs(mcmc[name][stat] - ex[stat])
+            in_sd = delta / scale
+            mcse = _mcse(idata, name, stat)
+            z = delta / mcse if mcse > 0 else math.inf
+            if in_sd > worst_sd:
+                worst_sd, where = in_sd, f"{name}.{stat}"
+            worst_z = max(worst_z, z if math.isfinite(z) else 0.0)
+            if in_sd > tolerance_sd and z > tolerance_z:
+                failed = True
+    return {
+        "exact_max_sd_discrepancy": worst_sd,
+        "exact_max_z": worst_z,
+        "exact_worst": where,
+        "exact_ok": not failed,
+        "tolerance_sd": tolerance_sd,
+        "tolerance_z": tolerance_z,
+    }
+
+
+def notes_for(k: int, priors: Priors) -> list[str]:
+    notes = []
+    if k == 1:
+        notes.append(
+            "k = 1: the data say nothing about tau; its posterior is the prior, "
+            "and theta_new is driven by that prior."
+        )
+    elif k == 2:
+        notes.append("k = 2: tau is barely identified; its posterior is largely prior-driven.")
+    if priors.tau.heavy_tailed and k <= 1:
+        notes.append(
+            "With a half-Cauchy prior the posterior SDs of tau and theta_new are "
+            "infinite; read the quantiles."
+        )
+    return notes
+
+
+def fit(
+    data: FitData,
+    priors: Priors,
+    settings: SamplerSettings,
+    models: CompiledModels,
+    tolerance_sd: float = 0.1,
+    tolerance_z: float = 4.0,
+) -> Fit:
+    """Sample the model, add study draws, summarise, and check against the exact posterior."""
+    if data.k < 1:
+        raise ValueError("need at least one study")
+    idata = _sample(models, data, priors, settings)
+    _add_study_draws(idata, data, settings.seed)
+    y_adj, v_adj = data.adjusted()
+    post = exact_posterior(y_adj, v_adj, priors.mu, priors.tau)
+    exact = summarise(post, list(data.labels), with_theta=data.k <= 200)
+    p = idata.posterior
+    moments = post.moments_exist
+    mcmc = {
+        "mu": _stats(p["mu"].values.ravel()),
+        "tau": _stats(p["tau"].values.ravel(), moments),
+        "theta_new": _stats(p["theta_new"].values.ravel(), moments),
+    }
+    theta = []
+    for i, label in enumerate(data.labels):
+        s = _stats(p["theta"].values[..., i].ravel())
+        theta.append({"study": label, "mean": s["mean"], "sd": s["sd"], "q025": s["q025"], "q975": s["q975"]})
+    diagnostics = _diagnostics(idata)
+    diagnostics.update(compare_with_exact(idata, mcmc, exact, tolerance_sd, tolerance_z))
+    reml = random_effects(y_adj, v_adj, "REML")
+    theta_new = {key: mcmc["theta_new"][key] for key in ("mean", "sd", "q025", "q975")}
+    summary = {
+        "k": data.k,
+        "measure": data.measure,
+        "mu": mcmc["mu"],
+        "tau": mcmc["tau"],
+        "theta_new": theta_new,
+        "p_mu_gt_0": float(np.mean(p["mu"].values > 0)),
+        "theta": theta,
+        "diagnostics": diagnostics,
+        "exact": {
+            "mu": exact["mu"],
+            "tau": exact["tau"],
+            "theta_new": {key: exact["theta_new"][key] for key in ("mean", "sd", "q025", "q975")},
+            "p_mu_gt_0": exact["p_mu_gt_0"],
+        },
+        "reml": {
+            "mu": reml.mu,
+            "se": reml.se,
+            "ci_lb": reml.ci_lb,
+            "ci_ub": reml.ci_ub,
+            "tau2": reml.tau2,
+            "i2": None if math.isnan(reml.i2) else reml.i2,
+            "pi_lb": reml.pi_lb,
+            "pi_ub": reml.pi_ub,
+        },
+        "priors": priors.as_dict(),
+        "notes": notes_for(data.k, priors),
+    }
+    import xarray as xr
+
+    coords = {"study": list(data.labels)}
+    idata.add_groups(
+        constant_data=xr.Dataset(
+            {
+                name: ("study", np.asarray(values, float))
+                for name, values in (
+                    ("y", data.yi),
+                    ("v", data.vi),
+                    ("y_adjusted", y_adj),
+                    ("v_adjusted", v_adj),
+                )
+            },
+            coords=coords,
+        )
+    )
+    idata.posterior.attrs.update(
+        {
+            "model_version": MODEL_VERSION,
+            "prior_mu": priors.mu.spec,
+            "prior_tau": priors.tau.spec,
+            "seed": settings.seed,
+        }
+    )
+    return Fit(data=data, priors=priors, sampler=settings, idata=idata, summary=summary, exact=post)

@@ -1,0 +1,399 @@
+"""validate -> table -> analyses -> fits (cached) -> summaries; no printing here.
+
+Each outcome with poolable rows gives up to two analyses:
+
+* ``<outcome>``: every included study. For intervention-effect outcomes, studies of a design
+  listed under ``design_bias`` in ``evidence/analysis.yaml`` enter with that design's bias
+  term and variance inflation (:class:`~peerevidence.schema.BiasSetting`);
+* ``<outcome>--randomised``: randomised studies only (rct, cluster_rct, pilot_rct), no bias
+  terms; always reported beside the first. When both hold the same data they share one fit.
+
+Association outcomes (observational by nature) are pooled without design-bias terms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .cache import FitStore, digest, file_sha256, run_lock, versions, write_manifest
+from .errors import ValidationFailed
+from .meta import MODEL_VERSION, CompiledModels, FitData, Priors, fit
+from .priors import parse_mu_prior, parse_tau_prior
+from .project import EvidenceBase
+from .schema import AnalysisConfig, Outcome, SamplerSettings
+from .table import evidence_table, pooling_data
+from .validate import check
+
+RANDOMISED = frozenset({"rct", "cluster_rct", "pilot_rct"})
+VARIANTS = ("all", "randomised")
+
+
+@dataclass(frozen=True)
+class Analysis:
+    name: str
+    outcome: Outcome
+    variant: str
+    data: FitData
+    priors: Priors
+    sampler: SamplerSettings
+    rows: pd.DataFrame = field(repr=False, compare=False, hash=False)
+    tolerance_sd: float = 0.1
+    tolerance_z: float = 4.0
+
+    def key(self) -> str:
+        d = self.data
+        return digest(
+            {
+                "model": MODEL_VERSION,
+                "labels": list(d.labels),
+                "yi": d.yi,
+                "vi": d.vi,
+                "bias_mean": d.bias_mean,
+                "bias_var": d.bias_var,
+                "inflation": d.inflation,
+                "priors": self.priors.as_dict(),
+                "sampler": self.sampler.model_dump(),
+                "tolerance": [self.tolerance_sd, self.tolerance_z],
+                "versions": versions(),
+            }
+        )
+
+
+@dataclass
+class FitOutcome:
+    analysis: Analysis
+    key: str
+    reused: bool
+    seconds: float
+    summary: dict[str, Any]
+
+    @property
+    def failed(self) -> bool:
+        return not self.summary["diagnostics"]["exact_ok"]
+
+
+def derived_seed(seed: int, name: str) -> int:
+    """A per-analysis seed: stable, independent of the order analyses are fitted in."""
+    h = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+    return int.from_bytes(h[:4], "little") % (2**31 - 1)
+
+
+def priors_for(outcome: Outcome, config: AnalysisConfig) -> Priors:
+    own = config.outcomes.get(outcome.id)
+    mu = (own.prior_mu if own and own.prior_mu else None) or config.prior_mu
+    tau = (own.prior_tau if own and own.prior_tau else None) or config.prior_tau
+    return Priors(parse_mu_prior(mu), parse_tau_prior(tau))
+
+
+def _bias_arrays(rows: pd.DataFrame, config: AnalysisConfig, apply: bool):
+    if not apply or not config.design_bias:
+        return None, None, None
+    mean, var, infl = [], [], []
+    for design in rows["design"]:
+        b = config.design_bias.get(design)
+        mean.append(b.mean if b else 0.0)
+        var.append(b.sd**2 if b else 0.0)
+        infl.append(b.inflation if b else 1.0)
+    if not any(mean) and not any(var) and all(x == 1.0 for x in infl):
+        return None, None, None
+    return np.array(mean), np.array(var), np.array(infl)
+
+
+def plan(
+    base: EvidenceBase, table: pd.DataFrame, sampler: SamplerSettings, outcomes: list[str] | None = None
+) -> list[Analysis]:
+    """The analyses to fit, sorted by name."""
+    config = base.analysis
+    analyses: list[Analysis] = []
+    catalogue = {o.id: o for o in base.outcomes.outcomes} if base.outcomes else {}
+    for oid in sorted(catalogue):
+        if outcomes and oid not in outcomes:
+            continue
+        outcome = catalogue[oid]
+        rows = pooling_data(table, oid)
+        if rows.empty:
+            continue
+        priors = priors_for(outcome, config)
+        for variant in VARIANTS:
+            sub = rows if variant == "all" else rows[rows["design"].isin(RANDOMISED)]
+            if sub.empty:
+                continue
+            sub = sub.reset_index(drop=True)
+            apply_bias = variant == "all" and outcome.kind == "intervention_effect"
+            bias_mean, bias_var, inflation = _bias_arrays(sub, config, apply_bias)
+            name = oid if variant == "all" else f"{oid}--{variant}"
+            data = FitData(
+                labels=tuple(sub["study"]),
+                yi=sub["yi"].to_numpy(float),
+                vi=sub["vi"].to_numpy(float),
+                bias_mean=bias_mean,
+                bias_var=bias_var,
+                inflation=inflation,
+                measure=outcome.measure,
+            )
+            settings = sampler.model_copy(update={"seed": derived_seed(sampler.seed, oid)})
+            analyses.append(
+                Analysis(
+                    name,
+                    outcome,
+                    variant,
+                    data,
+                    priors,
+                    settings,
+                    sub,
+                    config.tolerance_sd,
+                    config.tolerance_z,
+                )
+            )
+    return analyses
+
+
+def input_hashes(base: EvidenceBase) -> dict[str, str]:
+    paths = base.paths
+    files = [
+        paths.bib,
+        paths.change_model,
+        paths.outcomes,
+        paths.analysis,
+        paths.certainty,
+        *paths.record_files(),
+    ]
+    return {paths.rel(p): file_sha256(p) for p in files if p.exists()}
+
+
+Progress = Callable[[str, str, float], None]
+
+
+def fit_analyses(
+    base: EvidenceBase,
+    analyses: list[Analysis],
+    force: bool = False,
+    models: CompiledModels | None = None,
+    progress: Progress | None = None,
+) -> list[FitOutcome]:
+    """Fit (or reuse) every analysis; write fits, links and summaries atomically."""
+    store = FitStore(base.paths.reports)
+    models = models or CompiledModels()
+    done: dict[str, FitOutcome] = {}
+    results = []
+    for analysis in analyses:
+        key = analysis.key()
+        start = time.perf_counter()
+        if key in done:
+            summary, reused = done[key].summary, True
+        elif store.has(key) and not force:
+            summary, reused = store.load_summary(key), True
+        else:
+            if progress:
+                progress(analysis.name, "fitting", 0.0)
+            result = fit(
+                analysis.data,
+                analysis.priors,
+                analysis.sampler,
+                models,
+                analysis.tolerance_sd,
+                analysis.tolerance_z,
+            )
+            summary = dict(result.summary)
+            summary.update(
+                {
+                    "key": key,
+                    "model_version": MODEL_VERSION,
+                    "sampler": analysis.sampler.model_dump(),
+                    "versions": versions(),
+                    "data": {
+                        "study": list(analysis.data.labels),
+                        "yi": analysis.data.yi,
+                        "vi": analysis.data.vi,
+                        "design": list(analysis.rows["design"]),
+                    },
+                }
+            )
+            store.save(key, result.idata, summary)
+            reused = False
+        store.link(key, analysis.name)
+        seconds = time.perf_counter() - start
+        outcome = FitOutcome(analysis, key, reused, seconds, summary)
+        done.setdefault(key, outcome)
+        results.append(outcome)
+        if progress:
+            progress(analysis.name, "reused" if reused else "fitted", seconds)
+    return results
+
+
+SUMMARY_COLUMNS = [
+    "analysis",
+    "outcome",
+    "variant",
+    "measure",
+    "k",
+    "n",
+    "designs",
+    "mu_mean",
+    "mu_sd",
+    "mu_q025",
+    "mu_q50",
+    "mu_q975",
+    "tau_q025",
+    "tau_q50",
+    "tau_q975",
+    "theta_new_q025",
+    "theta_new_q975",
+    "p_benefit",
+    "reml_mu",
+    "reml_se",
+    "reml_ci_lb",
+    "reml_ci_ub",
+    "reml_tau2",
+    "reml_i2",
+    "reml_pi_lb",
+    "reml_pi_ub",
+    "rhat_max",
+    "ess_bulk_min",
+    "ess_tail_min",
+    "divergences",
+    "exact_max_sd_discrepancy",
+    "exact_max_z",
+    "exact_ok",
+    "prior_mu",
+    "prior_tau",
+    "seed",
+    "key",
+    "reused",
+]
+
+
+def summary_rows(fits: list[FitOutcome]) -> pd.DataFrame:
+    rows = []
+    for f in fits:
+        s, a = f.summary, f.analysis
+        d = s["diagnostics"]
+        rows.append(
+            {
+                "analysis": a.name,
+                "outcome": a.outcome.id,
+                "variant": a.variant,
+                "measure": a.outcome.measure,
+                "k": s["k"],
+                "n": float(np.nansum(a.rows["n"].to_numpy(float))),
+                "designs": ";".join(sorted(set(a.rows["design"]))),
+                "mu_mean": s["mu"]["mean"],
+                "mu_sd": s["mu"]["sd"],
+                "mu_q025": s["mu"]["q025"],
+                "mu_q50": s["mu"]["q50"],
+                "mu_q975": s["mu"]["q975"],
+                "tau_q025": s["tau"]["q025"],
+                "tau_q50": s["tau"]["q50"],
+                "tau_q975": s["tau"]["q975"],
+                "theta_new_q025": s["theta_new"]["q025"],
+                "theta_new_q975": s["theta_new"]["q975"],
+                "p_benefit": s["p_mu_gt_0"],
+                "reml_mu": s["reml"]["mu"],
+                "reml_se": s["reml"]["se"],
+                "reml_ci_lb": s["reml"]["ci_lb"],
+                "reml_ci_ub": s["reml"]["ci_ub"],
+                "reml_tau2": s["reml"]["tau2"],
+                "reml_i2": s["reml"]["i2"],
+                "reml_pi_lb": s["reml"]["pi_lb"],
+                "reml_pi_ub": s["reml"]["pi_ub"],
+                "rhat_max": d["rhat_max"],
+                "ess_bulk_min": d["ess_bulk_min"],
+                "ess_tail_min": d["ess_tail_min"],
+                "divergences": d["divergences"],
+                "exact_max_sd_discrepancy": d["exact_max_sd_discrepancy"],
+                "exact_max_z": d["exact_max_z"],
+                "exact_ok": d["exact_ok"],
+                "prior_mu": s["priors"]["mu"],
+                "prior_tau": s["priors"]["tau"],
+                "seed": a.sampler.seed,
+                "key": f.key,
+                "reused": f.reused,
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+@dataclass
+class RunResult:
+    base: EvidenceBase
+    table: pd.DataFrame
+    fits: list[FitOutcome]
+    manifest: dict[str, Any]
+
+    @property
+    def failed(self) -> list[FitOutcome]:
+        return [f for f in self.fits if f.failed]
+
+
+def load_valid(root: Path) -> tuple[EvidenceBase, list]:
+    """Load and validate; raise ValidationFailed (every error) if the project is invalid."""
+    from .project import load_project
+
+    base, load_errors = load_project(root)
+    report = check(base, load_errors)
+    if report.errors:
+        raise ValidationFailed(report.errors)
+    return base, report.warnings
+
+
+def run_fits(
+    root: Path,
+    sampler_overrides: dict[str, Any] | None = None,
+    outcomes: list[str] | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """validate -> table -> plan -> fit (cached); writes fits/, summary.*, manifest.json."""
+    from .atomic import write_text
+    from .cache import dumps
+
+    base, _ = load_valid(root)
+    sampler = base.analysis.sampler.model_copy(update=sampler_overrides or {})
+    table = evidence_table(base)
+    analyses = plan(base, table, sampler, outcomes)
+    reports = base.paths.reports
+    with run_lock(reports):
+        fits = fit_analyses(base, analyses, force=force, progress=progress)
+        summary = summary_rows(fits)
+        write_text(reports / "summary.csv", summary.to_csv(index=False, float_format="%.10g"))
+        write_text(
+            reports / "summary.json",
+            dumps(
+                {
+                    f.analysis.name: {k: v for k, v in f.summary.items() if k not in ("versions",)}
+                    for f in fits
+                }
+            ),
+        )
+        manifest = {
+            "inputs": input_hashes(base),
+            "versions": versions(),
+            "sampler": sampler.model_dump(),
+            "analyses": {
+                f.analysis.name: {
+                    "key": f.key,
+                    "reused": f.reused,
+                    "seconds": round(f.seconds, 3),
+                    "seed": f.analysis.sampler.seed,
+                    "outcome": f.analysis.outcome.id,
+                    "variant": f.analysis.variant,
+                    "studies": list(f.analysis.data.labels),
+                    "k": f.summary["k"],
+                    "mu": f.summary["mu"],
+                    "p_mu_gt_0": f.summary["p_mu_gt_0"],
+                    "exact_ok": f.summary["diagnostics"]["exact_ok"],
+                }
+                for f in fits
+            },
+            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        write_manifest(reports, manifest)
+    return RunResult(base, table, fits, manifest)

@@ -16,8 +16,8 @@ from rich.console import Console
 
 from .errors import PeerEvidenceError, UsageError
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _say(console: Console, text: str, style: str | None = None) -> None:
@@ -373,6 +373,34 @@ def _run_pool_many(jobs, workers: int, fmt: str) -> tuple[list[str], list[str]]:
         writer.writerows(rows)
         lines = [buf.getvalue()]
     return lines, failed
+
+
+@cli.command("diff")
+@project_option
+def diff_cmd(project: Path) -> None:
+    """What changed since the previous run: studies, pooled effect, interval, certainty."""
+    from rich.table import Table
+
+    from .diff import project_changes
+    from .project import ProjectPaths
+
+    rows = project_changes(ProjectPaths(project).reports)
+    if rows is None:
+        raise UsageError(f"{project / 'reports'}: no run yet; run `peerevidence fit` first")
+    if not any(r["certainty_before"] is not None or r["status"] != "added" for r in rows):
+        _say(err, "no previous run to compare with: every analysis is new")
+    table = Table(title="Changes since the previous run")
+    for col in ("analysis", "status", "studies +", "studies -", "Δ median mu", "Δ 95% width", "certainty"):
+        table.add_column(col)
+    for r in rows:
+        cert = r["certainty_after"] or ""
+        if r["certainty_before"] != r["certainty_after"] and r["status"] == "changed":
+            cert = f"{r['certainty_before']} -> {r['certainty_after']}"
+        table.add_row(r["analysis"], r["status"], ", ".join(r["studies_added"]),
+                      ", ".join(r["studies_removed"]),
+                      "" if r["d_mu"] is None else f"{r['d_mu']:+.3f}",
+                      "" if r["d_width"] is None else f"{r['d_width']:+.3f}", cert)
+    out.print(table)
 
 
 def main(argv: list[str] | None = None) -> None:

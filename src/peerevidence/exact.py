@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 
 from .priors import Prior
 
@@ -64,7 +64,7 @@ class ExactPosterior:
 
     # ------------------------------------------------------------------ mixtures
     def _mixture_cdf(self, x: float, means: np.ndarray, variances: np.ndarray) -> float:
-        return float(np.sum(self.weight * stats.norm.cdf((x - means) / np.sqrt(variances))))
+        return float(np.sum(self.weight * special.ndtr((x - means) / np.sqrt(variances))))
 
     def _mixture_quantile(self, q: float, means: np.ndarray, variances: np.ndarray) -> float:
         sd = np.sqrt(variances)

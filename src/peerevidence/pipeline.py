@@ -350,6 +350,7 @@ def run_fits(
     outcomes: list[str] | None = None,
     force: bool = False,
     progress: Progress | None = None,
+    models: CompiledModels | None = None,
 ) -> RunResult:
     """validate -> table -> plan -> fit (cached); writes fits/, summary.*, manifest.json."""
     from .atomic import write_text
@@ -361,7 +362,7 @@ def run_fits(
     analyses = plan(base, table, sampler, outcomes)
     reports = base.paths.reports
     with run_lock(reports):
-        fits = fit_analyses(base, analyses, force=force, progress=progress)
+        fits = fit_analyses(base, analyses, force=force, models=models, progress=progress)
         summary = summary_rows(fits)
         write_text(reports / "summary.csv", summary.to_csv(index=False, float_format="%.10g"))
         write_text(
@@ -396,4 +397,32 @@ def run_fits(
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         write_manifest(reports, manifest)
+    return RunResult(base, table, fits, manifest)
+
+
+def load_fits(
+    root: Path, sampler_overrides: dict[str, Any] | None = None, outcomes: list[str] | None = None
+) -> RunResult:
+    """The current fits of a project, read from the store without sampling.
+
+    Raises DataError naming the first analysis whose fit is missing or out of date (the
+    records, priors or settings changed since the last ``peerevidence fit``).
+    """
+    from .cache import read_manifest
+    from .errors import DataError
+
+    base, _ = load_valid(root)
+    sampler = base.analysis.sampler.model_copy(update=sampler_overrides or {})
+    table = evidence_table(base)
+    store = FitStore(base.paths.reports)
+    fits = []
+    for analysis in plan(base, table, sampler, outcomes):
+        key = analysis.key()
+        if not store.has(key):
+            raise DataError(
+                f"{base.paths.rel(base.paths.reports)}/fits: no current fit for '{analysis.name}' "
+                "(inputs changed or never fitted); run `peerevidence fit` or `peerevidence run`"
+            )
+        fits.append(FitOutcome(analysis, key, True, 0.0, store.load_summary(key)))
+    manifest = read_manifest(base.paths.reports / "manifest.json") or {}
     return RunResult(base, table, fits, manifest)

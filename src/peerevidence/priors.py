@@ -70,6 +70,7 @@ RHODES2015: dict[str, tuple[float, float]] = {
 }
 
 LOGT_DF = 5.0
+_LOG_NORM = -0.5 * math.log(2 * math.pi)
 _NUM = r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
 
 
@@ -86,28 +87,28 @@ class Prior:
         """Log density at ``x`` (mu for mu-priors, tau for tau-priors)."""
         x = np.asarray(x, dtype=float)
         f, p = self.family, self.params
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             if f == "normal":
-                return stats.norm.logpdf(x, p[0], p[1])
+                return _LOG_NORM - math.log(p[1]) - 0.5 * ((x - p[0]) / p[1]) ** 2
             if f == "flat":
                 return np.zeros_like(x)
-            neg = x < 0
             if f == "halfnormal":
-                out = math.log(2) + stats.norm.logpdf(x, 0, p[0])
+                out = math.log(2) + _LOG_NORM - math.log(p[0]) - 0.5 * (x / p[0]) ** 2
             elif f == "halfcauchy":
-                out = math.log(2) + stats.cauchy.logpdf(x, 0, p[0])
+                out = math.log(2 / (math.pi * p[0])) - np.log1p((x / p[0]) ** 2)
             elif f == "uniform":
                 out = np.where(x <= p[0], -math.log(p[0]), -np.inf)
             elif f == "lognormal2":
                 # density of tau when log(tau^2) ~ N(m, s): p(tau) = (2/tau) * phi((2 log tau - m)/s)/s
-                out = math.log(2) - np.log(x) + stats.norm.logpdf(2 * np.log(x), p[0], p[1])
+                z = (2 * np.log(x) - p[0]) / p[1]
+                out = math.log(2) - np.log(x) + _LOG_NORM - math.log(p[1]) - 0.5 * z**2
             elif f == "logt2":
                 out = math.log(2) - np.log(x) + stats.t.logpdf(2 * np.log(x), LOGT_DF, p[0], p[1])
             else:  # pragma: no cover - guarded by parse
                 raise ValueError(f)
-            out = np.where(neg, -np.inf, out)
+            out = np.where(x < 0, -np.inf, out)
             if f in ("lognormal2", "logt2"):
-                out = np.where(x == 0, -np.inf, out)
+                out = np.where(x <= 0, -np.inf, out)
             return out
 
     def quantile(self, q: float) -> float:

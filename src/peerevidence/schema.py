@@ -469,6 +469,7 @@ class OutcomeAnalysis(Model):
     prior_mu: str | None = None
     prior_tau: str | None = None
     mid: Positive | None = None
+    empirical_prior: str | None = None
 
 
 class AnalysisConfig(Model):
@@ -479,8 +480,11 @@ class AnalysisConfig(Model):
     tolerance_z: Positive = 4.0
     design_bias: dict[str, BiasSetting] = {}
     outcomes: dict[str, OutcomeAnalysis] = {}
-    sensitivity_tau: list[NonEmpty] = []
-    sensitivity_mu: list[NonEmpty] = []
+    sensitivity_tau: list[NonEmpty] = [
+        "halfnormal:0.25", "halfnormal:0.5", "halfnormal:1", "halfcauchy:0.5",
+    ]
+    sensitivity_mu: list[NonEmpty] = ["normal:0:10"]
+    exposure_split: Annotated[float, Field(gt=0, lt=1)] = 0.5
 
 
 # --------------------------------------------------------------------------- certainty

@@ -233,6 +233,9 @@ class _Checker:
                 self._prior(file, lines, ("outcomes", oid, "prior_mu"), setting.prior_mu, tau=False)
             if setting.prior_tau:
                 self._prior(file, lines, ("outcomes", oid, "prior_tau"), setting.prior_tau, tau=True)
+            if setting.empirical_prior:
+                self._prior(file, lines, ("outcomes", oid, "empirical_prior"), setting.empirical_prior,
+                            tau=True)
         for j, spec in enumerate(cfg.sensitivity_tau):
             self._prior(file, lines, ("sensitivity_tau", j), spec, tau=True)
         for j, spec in enumerate(cfg.sensitivity_mu):

@@ -39,7 +39,8 @@ from .priors import Prior
 from .schema import SamplerSettings
 
 MODEL_VERSION = "re-marginal-1"
-SIZES = (16, 128, 1024, 8192, 65536)
+SIZES = (16, 64, 256, 1024, 4096, 16384, 65536)
+STORE_THETA_MAX_K = 1000  # above this, theta_i are summarised in chunks, not stored as draws
 QUANTILES = (0.025, 0.5, 0.975)
 
 
@@ -225,8 +226,18 @@ def _sample(models: CompiledModels, data: FitData, priors: Priors, settings: Sam
     )
 
 
-def _add_study_draws(idata: Any, data: FitData, seed: int) -> None:
-    """theta_i | mu, tau, y  and  theta_new | mu, tau, drawn exactly (one per posterior draw)."""
+def _theta_draws(mu: np.ndarray, tau: np.ndarray, y: np.ndarray, v: np.ndarray,
+                 rng: np.random.Generator) -> np.ndarray:
+    """theta_i | mu, tau, y_i: normal with shrinkage b = v / (v + tau^2) towards mu."""
+    t2 = tau[..., None] ** 2
+    b = v / (v + t2)
+    mean = (1 - b) * y + b * mu[..., None]
+    return mean + np.sqrt(b * t2) * rng.standard_normal(mean.shape)
+
+
+def _add_study_draws(idata: Any, data: FitData, seed: int) -> list[dict[str, Any]]:
+    """Draw theta_new ~ N(mu, tau^2) and every theta_i from its conditional (one per posterior
+    draw); store the draws (k <= STORE_THETA_MAX_K) and return per-study summaries."""
     import xarray as xr
 
     y, v = data.adjusted()
@@ -234,15 +245,28 @@ def _add_study_draws(idata: Any, data: FitData, seed: int) -> None:
     mu = post["mu"].values
     tau = post["tau"].values
     rng = np.random.default_rng([seed, 20150703])
-    t2 = tau[..., None] ** 2
-    b = v / (v + t2)  # shrinkage towards mu
-    mean = (1 - b) * y + b * mu[..., None]
-    sd = np.sqrt(b * t2)
-    theta = mean + sd * rng.standard_normal(mean.shape)
-    theta_new = mu + tau * rng.standard_normal(mu.shape)
     dims = ("chain", "draw")
-    idata.posterior["theta"] = xr.DataArray(theta, dims=(*dims, "study"), coords={"study": list(data.labels)})
-    idata.posterior["theta_new"] = xr.DataArray(theta_new, dims=dims)
+    idata.posterior["theta_new"] = xr.DataArray(mu + tau * rng.standard_normal(mu.shape), dims=dims)
+    summaries = []
+    chunk = STORE_THETA_MAX_K
+    stored = []
+    for start in range(0, data.k, chunk):
+        stop = min(start + chunk, data.k)
+        theta = _theta_draws(mu, tau, y[start:stop], v[start:stop], rng)
+        flat = theta.reshape(-1, stop - start)
+        q = np.quantile(flat, [0.025, 0.975], axis=0, method="hazen")
+        mean, sd = flat.mean(axis=0), flat.std(axis=0, ddof=1)
+        for j, label in enumerate(data.labels[start:stop]):
+            summaries.append({"study": label, "mean": float(mean[j]), "sd": float(sd[j]),
+                              "q025": float(q[0, j]), "q975": float(q[1, j])})
+        if data.k <= STORE_THETA_MAX_K:
+            stored.append(theta)
+    if stored:
+        idata.posterior["theta"] = xr.DataArray(np.concatenate(stored, axis=-1), dims=(*dims, "study"),
+                                                coords={"study": list(data.labels)})
+    else:
+        idata.posterior.attrs["theta_stored"] = f"no: k > {STORE_THETA_MAX_K}; summaries only"
+    return summaries
 
 
 def _diagnostics(idata: Any) -> dict[str, float | int]:
@@ -336,7 +360,7 @@ def fit(
     if data.k < 1:
         raise ValueError("need at least one study")
     idata = _sample(models, data, priors, settings)
-    _add_study_draws(idata, data, settings.seed)
+    theta = _add_study_draws(idata, data, settings.seed)
     y_adj, v_adj = data.adjusted()
     post = exact_posterior(y_adj, v_adj, priors.mu, priors.tau)
     exact = summarise(post, list(data.labels), with_theta=data.k <= 200)
@@ -347,10 +371,6 @@ def fit(
         "tau": _stats(p["tau"].values.ravel(), moments),
         "theta_new": _stats(p["theta_new"].values.ravel(), moments),
     }
-    theta = []
-    for i, label in enumerate(data.labels):
-        s = _stats(p["theta"].values[..., i].ravel())
-        theta.append({"study": label, "mean": s["mean"], "sd": s["sd"], "q025": s["q025"], "q975": s["q975"]})
     diagnostics = _diagnostics(idata)
     diagnostics.update(compare_with_exact(idata, mcmc, exact, tolerance_sd, tolerance_z))
     reml = random_effects(y_adj, v_adj, "REML")

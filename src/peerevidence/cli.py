@@ -403,6 +403,27 @@ def diff_cmd(project: Path) -> None:
     out.print(table)
 
 
+@cli.command("coverage")
+@project_option
+@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the Markdown table here (atomically) instead of standard output.")
+def coverage_cmd(project: Path, out_file: Path | None) -> None:
+    """Coverage table: each study's design and data forms; poolable studies per outcome."""
+    from .coverage import coverage_markdown
+    from .pipeline import load_valid
+    from .table import evidence_table
+
+    base, _ = load_valid(project)
+    text = coverage_markdown(base, evidence_table(base))
+    if out_file is None:
+        click.echo(text, nl=False)
+    else:
+        from .atomic import write_text
+
+        write_text(out_file, text)
+        _say(err, f"wrote {out_file}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the click group, turning every error into one line and an exit code."""
     try:

@@ -6,6 +6,7 @@ the parser's own exceptions never escape.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,7 +114,7 @@ class Bibliography:
 
 def _problem(block: ParsingFailedBlock) -> str:
     error = getattr(block, "error", None)
-    text = str(error) if error else "could not parse this block"
+    text = str(getattr(error, "abort_reason", "") or error or "") or "could not parse this block"
     text = " ".join(text.split())
     text = re.sub(r"^Parsing of `@?\w*` block \(line \d+\) aborted on line \d+ due to ", "", text)
     return text[:200]
@@ -122,6 +123,9 @@ def _problem(block: ParsingFailedBlock) -> str:
 def parse_bibtex(text: str, display_path: str = "references.bib") -> tuple[Bibliography, list[RecordError]]:
     """Parse BibTeX text; return the good entries and one located error per bad block."""
     errors: list[RecordError] = []
+    parser_log = logging.getLogger("bibtexparser")
+    level = parser_log.level
+    parser_log.setLevel(logging.CRITICAL)  # its warnings would duplicate our located errors
     try:
         library = bibtexparser.parse_string(text)
     except Exception as exc:  # the parser's failure is the input's fault: report, never raise
@@ -129,6 +133,8 @@ def parse_bibtex(text: str, display_path: str = "references.bib") -> tuple[Bibli
         return Bibliography({}, display_path), [
             RecordError(display_path, None, "", f"malformed BibTeX: {msg}")
         ]
+    finally:
+        parser_log.setLevel(level)
     references: dict[str, Reference] = {}
     for block in library.blocks:
         line = (getattr(block, "start_line", None) or 0) + 1

@@ -16,8 +16,9 @@ from rich.console import Console
 
 from .errors import PeerEvidenceError, UsageError
 
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, soft_wrap=True, width=None if sys.stderr.isatty() else 160)
+out = Console(highlight=False, soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False,
+              width=None if sys.stderr.isatty() else 160)
 
 
 def _say(console: Console, text: str, style: str | None = None) -> None:
@@ -72,6 +73,10 @@ def new_record(key: str, project: Path) -> None:
     from .project import ProjectPaths
 
     paths = ProjectPaths(project)
+    if not project.is_dir():
+        raise UsageError(f"{project}: project directory not found")
+    if not paths.bib.exists():
+        raise UsageError(f"{paths.bib}: not found (every project needs references.bib)")
     bib, problems = load_bibliography(paths.bib)
     if key not in bib:
         import difflib
@@ -422,6 +427,101 @@ def coverage_cmd(project: Path, out_file: Path | None) -> None:
 
         write_text(out_file, text)
         _say(err, f"wrote {out_file}")
+
+
+# ----------------------------------------------------------------------------- report and run
+
+
+def _synthesis_of(result):
+    """The lead's ``synthesise`` when it exists; an empty Synthesis otherwise."""
+    try:
+        from .synthesis import synthesise
+    except ImportError:
+        from .synthesis import Synthesis
+
+        return Synthesis()
+    return synthesise(result)
+
+
+def _changes_of(result, synthesis):
+    """Rows of "what changed since the previous run" (records this run's certainty first)."""
+    try:
+        from .diff import project_changes, record_certainty
+    except ImportError:
+        return None
+    reports = result.base.paths.reports
+    record_certainty(reports, {oid: c.final for oid, c in synthesis.certainty.items()})
+    return project_changes(reports)
+
+
+def _render_report(result, quiet: bool) -> Path:
+    import warnings
+
+    from .cache import run_lock
+    from .report import render
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        synthesis = _synthesis_of(result)
+    reports = result.base.paths.reports
+    with run_lock(reports):
+        changes = _changes_of(result, synthesis)
+        written = render(result, synthesis, changes)
+    index = reports / "index.html"
+    if not quiet:
+        pages = sum(1 for p in written if p.parent.name == "outcomes")
+        _say(err, f"report: index, {pages} outcome page(s), references and evidence_table.csv written")
+    return index
+
+
+@cli.command("report")
+@project_option
+@click.option("--quiet", "-q", is_flag=True, help="Print only where the report is.")
+def report_cmd(project: Path, quiet: bool) -> None:
+    """Render the HTML evidence report from the stored fits (no sampling)."""
+    from .pipeline import load_fits
+
+    result = load_fits(project)
+    index = _render_report(result, quiet)
+    _say(out, f"report: {index}")
+    if result.failed:
+        _say(err, f"FAILED fits shown in the report: {', '.join(f.analysis.name for f in result.failed)}")
+        sys.exit(1)
+
+
+@cli.command("run")
+@project_option
+@click.option("--outcome", "outcomes", multiple=True, help="Fit only this outcome (repeatable).")
+@_sampler_options
+@click.option("--force", is_flag=True, help="Refit every analysis, ignoring the cache.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+def run_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force, quiet) -> None:
+    """validate -> fit -> synthesise -> HTML report (the main job)."""
+    from .validate import validate_project
+
+    base, report = validate_project(project)
+    for e in report.errors:
+        _say(out, str(e))
+    if report.errors:
+        _say(err, f"invalid: {len(report.errors)} error(s); fix them and run again", style="red")
+        sys.exit(1)
+    if not quiet:
+        for w in report.warnings:
+            _say(err, f"warning: {w}")
+    result = _fit(project, outcomes, draws, chains, seed, force, quiet)
+    failed = bool(result.failed)
+    if outcomes:  # the report covers every outcome: read the other current fits from the store
+        from .errors import DataError
+        from .pipeline import load_fits
+
+        try:
+            result = load_fits(project, _overrides(draws, chains, seed))
+        except DataError as exc:
+            _say(err, f"note: the report covers only the outcomes fitted now ({exc})")
+    index = _render_report(result, quiet)
+    _say(out, f"report: {index}")
+    if failed or result.failed:
+        sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:

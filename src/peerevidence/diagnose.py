@@ -8,6 +8,7 @@ gets a did-you-mean and the list of accepted keys.
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from typing import Any, Literal, get_args, get_origin
@@ -63,11 +64,15 @@ def _step(candidates: list[Any], part: str | int) -> tuple[list[Any], bool]:
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[list[Any], list[str | int]]:
-    """Candidate types at ``loc`` and the data path (tags removed)."""
+    """Candidate types at ``loc`` and the data path (discriminator tags and the names pydantic
+    gives union branches, such as 'float' or 'str', removed)."""
     candidates: list[Any] = [root]
     data_path: list[str | int] = []
     for part in loc:
-        candidates, consumed = _step(candidates, part)
+        nxt, consumed = _step(candidates, part)
+        if consumed and not nxt:
+            continue  # a union branch label, not a field of the data
+        candidates = nxt
         if consumed:
             data_path.append(part)
     return candidates, data_path
@@ -80,6 +85,14 @@ def _field_names(candidates: list[Any]) -> list[str]:
             for name, field in cand.model_fields.items():
                 names.add(field.alias or name)
     return sorted(names)
+
+
+PATTERNS = {
+    r"^[a-z][a-z0-9_]*$": "a lower-case identifier (a-z, 0-9, _; starting with a letter)",
+    r"^\d{4}-\d{2}-\d{2}$": "a date written YYYY-MM-DD",
+    r"^[A-Z][A-Z0-9]*\d+$": "an edge id such as E01 or X02",
+    r"^[A-Z]{3}\d[A-Z]{2}\d{2}$": "a participant identifier such as PAR1PW01",
+}
 
 
 def _got(value: Any) -> str:
@@ -112,8 +125,10 @@ def _message(err: dict[str, Any], root: type[BaseModel]) -> tuple[list[str | int
             "continuous, binary, effect, pooled, not_reported",
         )
     if kind == "literal_error":
-        expected = str(ctx.get("expected", "")).replace("'", "")
-        return data_path, f"not an accepted value (got {_got(value)})", expected
+        choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return data_path, f"not an accepted value (got {_got(value)}){hint}", ", ".join(choices)
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         op = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}[
             kind
@@ -130,7 +145,8 @@ def _message(err: dict[str, Any], root: type[BaseModel]) -> tuple[list[str | int
     if kind == "too_short":
         return data_path, f"needs at least {ctx.get('min_length')} item(s)", None
     if kind == "string_pattern_mismatch":
-        return data_path, f"does not match the expected form {ctx.get('pattern')} (got {_got(value)})", None
+        described = PATTERNS.get(str(ctx.get("pattern")), f"text matching {ctx.get('pattern')}")
+        return data_path, f"must be {described} (got {_got(value)})", None
     if kind == "finite_number":
         return data_path, f"must be a finite number (got {_got(value)})", None
     msg = str(err.get("msg", "invalid value"))
@@ -143,12 +159,12 @@ def schema_errors(
 ) -> list[RecordError]:
     """One RecordError per pydantic error, each with its line and dotted field path."""
     out: list[RecordError] = []
-    seen: set[tuple[str, str]] = set()
+    seen: set[str] = set()
     for err in exc.errors(include_url=False):
         path, problem, accepted = _message(err, root)
-        key = (format_path(path), problem)
+        key = format_path(path)
         if key in seen:
-            continue
+            continue  # one line per field: union branches repeat the same complaint
         seen.add(key)
         out.append(RecordError(file, index.line_of(path), format_path(path), problem, accepted))
     return out

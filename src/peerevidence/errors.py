@@ -27,9 +27,12 @@ class PeerEvidenceError(Exception):
     exit_code = 1
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(eq=True)
 class RecordError(PeerEvidenceError):
-    """One located problem: ``file[:line]: field.path: problem (accepted: ...)``."""
+    """One located problem: ``file[:line]: field.path: problem (accepted: ...)``.
+
+    Not frozen: an exception must be able to carry its ``__traceback__``.
+    """
 
     file: str
     line: int | None = None
@@ -37,6 +40,15 @@ class RecordError(PeerEvidenceError):
     problem: str = ""
     accepted: str | None = field(default=None, compare=False)
     warning: bool = field(default=False, compare=False)
+
+    def __post_init__(self) -> None:
+        super().__init__(str(self))
+
+    def sort_key(self) -> tuple[str, int, str, str]:
+        return (self.file, -1 if self.line is None else self.line, self.path, self.problem)
+
+    def __hash__(self) -> int:
+        return hash(self.sort_key())
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
@@ -46,14 +58,23 @@ class RecordError(PeerEvidenceError):
         text = ": ".join(parts) + ": " + self.problem
         if self.accepted:
             text += f" (accepted: {self.accepted})"
-        return text
+        return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    """Escape line breaks so one problem is always one output line."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def sort_errors(errors: Iterable[RecordError]) -> list[RecordError]:
+    return sorted(errors, key=RecordError.sort_key)
 
 
 class ValidationFailed(PeerEvidenceError):
     """Several problems found at once; ``errors`` holds every one of them, sorted."""
 
     def __init__(self, errors: Iterable[RecordError]):
-        self.errors: list[RecordError] = sorted(errors)
+        self.errors: list[RecordError] = sort_errors(errors)
         super().__init__("\n".join(str(e) for e in self.errors))
 
 

@@ -328,21 +328,6 @@ class Record(Model):
     notes: list[NonEmpty] = []
     results: Annotated[list[Result], Field(min_length=1)]
 
-    @model_validator(mode="after")
-    def _review_rules(self) -> Record:
-        is_review = self.design == "systematic_review"
-        for i, result in enumerate(self.results):
-            if result.form == "pooled" and not is_review:
-                raise ValueError(f"results[{i}]: a pooled result belongs in a systematic_review record")
-            if is_review and result.form not in ("pooled", "not_reported"):
-                raise ValueError(
-                    f"results[{i}]: a systematic_review record holds only pooled or "
-                    "not_reported results (record the trials themselves in their own records)"
-                )
-        if is_review and self.review is None:
-            raise ValueError("a systematic_review record needs `review:` (with sign_convention)")
-        return self
-
 
 # --------------------------------------------------------------------------- change model
 
@@ -359,8 +344,6 @@ class Node(Model):
 
 
 class Edge(Model):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
-
     id: Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9]*\d+$")]
     from_: str = Field(alias="from")
     to: str

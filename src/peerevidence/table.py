@@ -83,25 +83,30 @@ def _kind(result) -> str:
     return f"effect:{result.measure}" if result.form == "effect" else result.form
 
 
+def _kind_words(kind: str) -> str:
+    if kind.startswith("effect:"):
+        return f"a reported {kind.split(':')[1]}"
+    return {"continuous": "arm-level means and SDs", "binary": "arm-level event counts"}.get(kind, kind)
+
+
 def measure_route(result, outcome: Outcome) -> Route:
     """How a result becomes the outcome's pooling measure, or why it cannot."""
     kind = _kind(result)
     options = _ROUTES[outcome.measure]
     if kind not in options:
-        accepted = ", ".join(sorted(options))
+        accepted = ", ".join(_kind_words(k) for k in sorted(options))
         return Route(
             None,
             None,
-            f"{kind.replace('effect:', 'an effect of type ')} data cannot give "
-            f"the {outcome.measure} that outcome '{outcome.id}' pools "
-            f"(accepted: {accepted})",
+            f"{_kind_words(kind)} cannot give the {outcome.measure} that outcome "
+            f"'{outcome.id}' pools (accepted: {accepted})",
         )
     name, conversion = options[kind]
     if conversion is not None and conversion not in outcome.conversions:
         return Route(
             None,
             None,
-            f"{kind} data need the conversion {conversion} (Chinn 2000); "
+            f"{_kind_words(kind)} need the conversion {conversion} (Chinn 2000); "
             f"declare `conversions: [{conversion}]` on outcome '{outcome.id}' "
             "in evidence/outcomes.yaml if it is acceptable",
         )
@@ -131,6 +136,11 @@ def resolve_direction(result, outcome: Outcome) -> tuple[str | None, str | None]
     scale_based = result.form == "continuous" or (result.form == "effect" and result.measure in ("MD", "SMD"))
     if scale_based:
         known = ", ".join(i.name for i in outcome.instruments) or "none"
+        if not result.instrument:
+            return None, (
+                "no instrument given, so the direction of benefit is unknown; name the "
+                f"instrument (mapped for '{outcome.id}': {known}) or give `direction:`"
+            )
         return None, (
             f"instrument '{result.instrument}' is not mapped for outcome '{outcome.id}' "
             f"in evidence/outcomes.yaml (mapped: {known}); map it there with its "

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import RecordError, describe_choices
+from .errors import RecordError, describe_choices, sort_errors
 from .priors import parse_mu_prior, parse_tau_prior
 from .project import EvidenceBase, LoadedRecord, load_project
 from .schema import Outcome
@@ -59,6 +59,8 @@ class _Checker:
         self.nodes = {n.id for n in base.change_model.nodes} if base.change_model else set()
         self.edges = {e.id for e in base.change_model.edges} if base.change_model else set()
         self.outcomes: dict[str, Outcome] = {o.id: o for o in base.outcomes.outcomes} if base.outcomes else {}
+        # every record file on disk, including those that failed their schema
+        self.record_stems = {p.stem for p in base.paths.record_files()}
 
     def err(
         self,
@@ -154,7 +156,7 @@ class _Checker:
                     f"'{item.key}' has an extraction record; remove it from `uncited`",
                     warning=True,
                 )
-        explained = {u.key for u in cm.uncited} | set(self.base.records)
+        explained = {u.key for u in cm.uncited} | self.record_stems
         for i, edge in enumerate(cm.edges):
             for j, key in enumerate(edge.cites):
                 if key in self.base.bib and key not in explained:
@@ -187,6 +189,7 @@ class _Checker:
                         lines,
                         ("outcomes", i, key),
                         f"'{value}' is not a node{_hint(value, self.nodes)}",
+                        describe_choices(sorted(self.nodes)),
                     )
             for j, value in enumerate(outcome.related_nodes):
                 if value not in self.nodes:
@@ -225,7 +228,7 @@ class _Checker:
         self._prior(file, lines, ("prior_mu",), cfg.prior_mu, tau=False)
         self._prior(file, lines, ("prior_tau",), cfg.prior_tau, tau=True)
         for oid, setting in cfg.outcomes.items():
-            if oid not in self.outcomes:
+            if self.base.outcomes is not None and oid not in self.outcomes:
                 self.err(
                     file, lines, ("outcomes", oid), f"'{oid}' is not an outcome{_hint(oid, self.outcomes)}"
                 )
@@ -251,7 +254,7 @@ class _Checker:
                 )
         cfile = self.base.paths.rel(self.base.paths.certainty)
         for i, item in enumerate(self.base.certainty.overrides):
-            if item.outcome not in self.outcomes:
+            if self.base.outcomes is not None and item.outcome not in self.outcomes:
                 self.err(
                     cfile,
                     self.base.certainty_lines,
@@ -268,6 +271,22 @@ class _Checker:
     # ------------------------------------------------------------------ records
     def record(self, key: str, loaded: LoadedRecord) -> None:
         rec, file, lines = loaded.record, loaded.file, loaded.lines
+        for path in _placeholders(rec.model_dump(by_alias=True)):
+            self.err(file, lines, path, "placeholder 'TODO' left from the template; fill it in")
+        is_review = rec.design == "systematic_review"
+        if is_review and rec.review is None:
+            self.err(file, lines, ("design",),
+                     "a systematic_review record needs `review:` (with its sign_convention and source)")
+        if not is_review and rec.review is not None:
+            self.err(file, lines, ("review",), "`review:` belongs only in a systematic_review record")
+        for i, result in enumerate(rec.results):
+            if result.form == "pooled" and not is_review:
+                self.err(file, lines, ("results", i, "form"),
+                         "a pooled result belongs in a systematic_review record")
+            elif is_review and result.form not in ("pooled", "not_reported"):
+                self.err(file, lines, ("results", i, "form"),
+                         "a systematic_review record holds only pooled or not_reported results "
+                         "(record the trials themselves in their own records)")
         if rec.study != key:
             self.err(
                 file,
@@ -365,7 +384,9 @@ class _Checker:
 
     # ------------------------------------------------------------------ warnings
     def unused(self) -> None:
-        used: set[str] = set()
+        if self.base.change_model is None:
+            return  # cannot tell which references the model uses
+        used: set[str] = set(self.record_stems)
         for loaded in self.base.records.values():
             used.add(loaded.record.study)
             used.update(s.ref for _, s in _sources(loaded.record) if s.ref)
@@ -391,6 +412,8 @@ class _Checker:
                         warning=True,
                     )
                 )
+        if self.record_stems - set(self.base.records):
+            return  # a record failed its schema: which outcomes have data is unknown
         with_data = {
             r.outcome
             for lr in self.base.records.values()
@@ -407,6 +430,17 @@ class _Checker:
                     f"outcome '{outcome.id}' has no data in any record",
                     warning=True,
                 )
+
+
+def _placeholders(value, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """Paths of every text still holding the template's TODO."""
+    if isinstance(value, str):
+        return [path] if "TODO" in value else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _placeholders(v, (*path, k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _placeholders(v, (*path, i))]
+    return []
 
 
 def _sources(rec) -> list[tuple[tuple[str | int, ...], object]]:
@@ -434,8 +468,8 @@ def check(base: EvidenceBase, load_errors: Iterable[RecordError] = ()) -> Report
     checker.analysis_file()
     checker.records()
     checker.unused()
-    report.errors.sort()
-    report.warnings.sort()
+    report.errors = sort_errors(report.errors)
+    report.warnings = sort_errors(report.warnings)
     return report
 
 

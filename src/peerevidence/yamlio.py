@@ -22,6 +22,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from .errors import RecordError
 
 PathKey = tuple[str | int, ...]
+MAX_NODES = 200_000  # guards against alias bombs ("billion laughs")
 
 
 @dataclass
@@ -29,6 +30,7 @@ class LineIndex:
     """Field path -> 1-based line number in the YAML file."""
 
     lines: dict[PathKey, int] = field(default_factory=dict)
+    nodes: int = 0
 
     def line_of(self, path: Sequence[str | int]) -> int | None:
         """Line of ``path``, or of its nearest ancestor that has one."""
@@ -51,7 +53,14 @@ def format_path(path: Sequence[str | int]) -> str:
     return out
 
 
+class _TooLarge(Exception):
+    pass
+
+
 def _plain(node: Any, path: PathKey, index: LineIndex) -> Any:
+    index.nodes += 1
+    if index.nodes > MAX_NODES:
+        raise _TooLarge
     if isinstance(node, CommentedMap):
         result: dict[str, Any] = {}
         for key in node:
@@ -105,6 +114,9 @@ def parse_yaml(text: str, display_path: str) -> tuple[Any, LineIndex]:
         data = _plain(raw, (), index)
     except RecursionError:
         raise RecordError(display_path, None, "", "malformed YAML: nesting too deep") from None
+    except _TooLarge:
+        raise RecordError(display_path, None, "",
+                          f"too large: more than {MAX_NODES} values once aliases are expanded") from None
     return data, index
 
 

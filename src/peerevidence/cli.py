@@ -17,8 +17,9 @@ from rich.console import Console
 from .errors import PeerEvidenceError, UsageError
 
 out = Console(highlight=False, soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False,
-              width=None if sys.stderr.isatty() else 160)
+err = Console(
+    stderr=True, highlight=False, soft_wrap=True, emoji=False, width=None if sys.stderr.isatty() else 160
+)
 
 
 def _say(console: Console, text: str, style: str | None = None) -> None:
@@ -162,24 +163,25 @@ class _Progress:
             _say(err, f"{name:<44} {status:<7} {seconds:6.2f}s")
 
 
-def _count_analyses(project: Path, outcomes: tuple[str, ...]) -> int:
-    from .pipeline import load_valid, plan
-    from .table import evidence_table
-
-    base, _ = load_valid(project)
-    return len(plan(base, evidence_table(base), base.analysis.sampler, list(outcomes) or None))
-
-
-def _fit(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force: bool, quiet: bool):
+def _fit(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force: bool, quiet: bool, base=None):
+    """Fit with a progress display; ``base`` is the already validated project, if loaded."""
     import warnings
 
-    from .pipeline import run_fits
+    from .pipeline import load_valid, plan, run_fits
+    from .table import evidence_table
 
-    total = _count_analyses(project, outcomes)
+    if base is None:
+        base, _ = load_valid(project)
+    total = len(plan(base, evidence_table(base), base.analysis.sampler, list(outcomes) or None))
     with _Progress(total, quiet) as progress, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = run_fits(
-            project, _overrides(draws, chains, seed), list(outcomes) or None, force=force, progress=progress
+            project,
+            _overrides(draws, chains, seed),
+            list(outcomes) or None,
+            force=force,
+            progress=progress,
+            base=base,
         )
     reused = sum(f.reused for f in result.fits)
     if not quiet:
@@ -401,17 +403,27 @@ def diff_cmd(project: Path) -> None:
         cert = r["certainty_after"] or ""
         if r["certainty_before"] != r["certainty_after"] and r["status"] == "changed":
             cert = f"{r['certainty_before']} -> {r['certainty_after']}"
-        table.add_row(r["analysis"], r["status"], ", ".join(r["studies_added"]),
-                      ", ".join(r["studies_removed"]),
-                      "" if r["d_mu"] is None else f"{r['d_mu']:+.3f}",
-                      "" if r["d_width"] is None else f"{r['d_width']:+.3f}", cert)
+        table.add_row(
+            r["analysis"],
+            r["status"],
+            ", ".join(r["studies_added"]),
+            ", ".join(r["studies_removed"]),
+            "" if r["d_mu"] is None else f"{r['d_mu']:+.3f}",
+            "" if r["d_width"] is None else f"{r['d_width']:+.3f}",
+            cert,
+        )
     out.print(table)
 
 
 @cli.command("coverage")
 @project_option
-@click.option("--out", "out_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the Markdown table here (atomically) instead of standard output.")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the Markdown table here (atomically) instead of standard output.",
+)
 def coverage_cmd(project: Path, out_file: Path | None) -> None:
     """Coverage table: each study's design and data forms; poolable studies per outcome."""
     from .coverage import coverage_markdown
@@ -432,23 +444,10 @@ def coverage_cmd(project: Path, out_file: Path | None) -> None:
 # ----------------------------------------------------------------------------- report and run
 
 
-def _synthesis_of(result):
-    """The lead's ``synthesise`` when it exists; an empty Synthesis otherwise."""
-    try:
-        from .synthesis import synthesise
-    except ImportError:
-        from .synthesis import Synthesis
-
-        return Synthesis()
-    return synthesise(result)
-
-
 def _changes_of(result, synthesis):
     """Rows of "what changed since the previous run" (records this run's certainty first)."""
-    try:
-        from .diff import project_changes, record_certainty
-    except ImportError:
-        return None
+    from .diff import project_changes, record_certainty
+
     reports = result.base.paths.reports
     record_certainty(reports, {oid: c.final for oid, c in synthesis.certainty.items()})
     return project_changes(reports)
@@ -462,7 +461,9 @@ def _render_report(result, quiet: bool) -> Path:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        synthesis = _synthesis_of(result)
+        from .synthesis import synthesise
+
+        synthesis = synthesise(result)
     reports = result.base.paths.reports
     with run_lock(reports):
         changes = _changes_of(result, synthesis)
@@ -508,7 +509,7 @@ def run_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force
     if not quiet:
         for w in report.warnings:
             _say(err, f"warning: {w}")
-    result = _fit(project, outcomes, draws, chains, seed, force, quiet)
+    result = _fit(project, outcomes, draws, chains, seed, force, quiet, base=base)
     failed = bool(result.failed)
     if outcomes:  # the report covers every outcome: read the other current fits from the store
         from .errors import DataError

@@ -76,8 +76,10 @@ def test_unchanged_rerun_reuses_every_fit(project, models):
     assert all(f.reused for f in again.fits)
     assert {p.name: p.stat().st_mtime_ns for p in by_key.iterdir()} == mtimes
     assert [f.summary["mu"] for f in again.fits] == [f.summary["mu"] for f in first.fits]
-    rows = project_changes(root / "reports")
-    assert {r["status"] for r in rows} == {"unchanged"}
+    # an unchanged rerun does not replace the "previous" run: the comparison stays with the
+    # last different run (here: none yet), so the report of run 2 equals that of run 1
+    assert not (root / "reports" / "manifest.previous.json").exists()
+    assert {r["status"] for r in project_changes(root / "reports")} == {"added"}
 
 
 def test_one_changed_record_refits_only_its_outcomes(project, models):

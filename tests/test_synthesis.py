@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -33,7 +31,9 @@ ASSOC = Outcome(
 )
 
 
-def fake_fit(rows: dict, mu=(0.1, 0.3, 0.5), new=(0.02, 0.6), i2=0.0, outcome=OUTCOME) -> FitOutcome:
+def fake_fit(
+    rows: dict, mu=(0.1, 0.3, 0.5), new=(0.02, 0.6), i2=0.0, outcome=OUTCOME, reml_pi=(0.05, 0.55), tau2=0.0
+) -> FitOutcome:
     k = len(rows["design"])
     frame = pd.DataFrame({"study": [f"s{i}" for i in range(k)], **rows})
     data = FitData(tuple(frame["study"]), np.full(k, 0.3), np.asarray(frame["vi"], float))
@@ -44,7 +44,7 @@ def fake_fit(rows: dict, mu=(0.1, 0.3, 0.5), new=(0.02, 0.6), i2=0.0, outcome=OU
         "mu": {"q025": mu[0], "q50": mu[1], "q975": mu[2]},
         "theta_new": {"q025": new[0], "q975": new[1]},
         "tau": {"q50": 0.1},
-        "reml": {"i2": i2},
+        "reml": {"i2": i2, "pi_lb": reml_pi[0], "pi_ub": reml_pi[1], "tau2": tau2},
         "priors": {"mu": "normal:0:1", "tau": "halfnormal:0.5"},
     }
     return FitOutcome(analysis, "key", True, 0.0, summary)
@@ -91,9 +91,13 @@ def test_imprecision_levels():
 def test_inconsistency_from_i2_and_prediction_interval():
     assert step(certainty_of(fake_fit(rows(3), i2=60), mid=0.2), "inconsistency").levels == 1
     assert step(certainty_of(fake_fit(rows(3), i2=80), mid=0.2), "inconsistency").levels == 2
-    pi = certainty_of(fake_fit(rows(3), new=(-0.1, 0.7)), mid=0.2)
+    pi = certainty_of(fake_fit(rows(3), reml_pi=(-0.1, 0.7), tau2=0.02, i2=20), mid=0.2)
     assert step(pi, "inconsistency").levels == 1
-    single = certainty_of(fake_fit(rows(1), new=(-0.1, 0.7)), mid=0.2)
+    assert "REML 95% prediction interval" in step(pi, "inconsistency").reason
+    # a wide Bayesian prediction interval alone (prior uncertainty about tau) is not inconsistency
+    prior_only = certainty_of(fake_fit(rows(3), new=(-0.3, 0.9), reml_pi=(0.1, 0.5)), mid=0.2)
+    assert step(prior_only, "inconsistency").levels == 0
+    single = certainty_of(fake_fit(rows(1), reml_pi=(-0.1, 0.7), tau2=0.02), mid=0.2)
     assert step(single, "inconsistency").levels == 0
     assert "single study" in step(single, "inconsistency").reason
 
@@ -122,16 +126,13 @@ def test_small_study_effects_only_from_ten_studies():
     assert "k >= 10" in step(c9, "publication_bias").reason
 
 
-def test_egger_against_an_independent_ols():
+def test_egger_against_scipy_linregress():
     rng = np.random.default_rng(3)
     v = rng.uniform(0.01, 0.2, 15)
     y = 0.2 + 1.5 * np.sqrt(v) + rng.normal(0, np.sqrt(v))  # small studies show larger effects
     se = np.sqrt(v)
-    x = np.column_stack([np.ones(15), 1 / se])
-    beta, res, *_ = np.linalg.lstsq(x, y / se, rcond=None)
-    sigma2 = res[0] / 13
-    cov = sigma2 * np.linalg.inv(x.T @ x)
-    p = 2 * stats.t.sf(abs(beta[0] / math.sqrt(cov[0, 0])), 13)
+    res = stats.linregress(1 / se, y / se)
+    p = 2 * stats.t.sf(abs(res.intercept / res.intercept_stderr), 13)
     assert egger_p(y, v) == pytest.approx(p, rel=1e-9)
     assert egger_p(y, v) < 0.1
 

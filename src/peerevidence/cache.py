@@ -165,10 +165,17 @@ def run_lock(reports: Path, wait: float = 0.0) -> Iterator[None]:
         lock.release()
 
 
+def _fingerprint(manifest: dict[str, Any]) -> dict[str, str]:
+    return {name: entry.get("key", "") for name, entry in manifest.get("analyses", {}).items()}
+
+
 def write_manifest(reports: Path, manifest: dict[str, Any]) -> None:
-    """Write manifest.json, keeping the previous one as manifest.previous.json."""
+    """Write manifest.json. The one it replaces becomes manifest.previous.json only when the
+    analyses changed, so "what changed" always compares with the last different run and an
+    unchanged rerun reproduces the same report."""
     current = reports / "manifest.json"
-    if current.exists():
+    old = read_manifest(current)
+    if old is not None and _fingerprint(old) != _fingerprint(manifest):
         write_text(reports / "manifest.previous.json", current.read_text("utf-8"))
     write_text(current, dumps(manifest))
 

@@ -66,7 +66,5 @@ def coverage_markdown(base: EvidenceBase, table: pd.DataFrame) -> str:
         scope = "no: " + rec.exclude if rec.exclude else "yes"
         if rec.design == "systematic_review":
             scope = "no: review-level, shown beside"
-        lines.append(
-            f"| {key} | {rec.design} | {_cell(scope)} | {', '.join(outs)} | {', '.join(forms)} |"
-        )
+        lines.append(f"| {key} | {rec.design} | {_cell(scope)} | {', '.join(outs)} | {', '.join(forms)} |")
     return "\n".join(lines) + "\n"

@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import special, stats
+from scipy import special
 
 CHINN = math.sqrt(3.0) / math.pi
 CONTINUITY = 0.5
@@ -95,7 +95,7 @@ def table_from_totals(ai: ArrayLike, n1i: ArrayLike, ci: ArrayLike, n2i: ArrayLi
 
 def z_for(level: ArrayLike) -> np.ndarray:
     (level,) = _arr(level)
-    return stats.norm.ppf((1 + level) / 2)
+    return special.ndtri((1 + level) / 2)
 
 
 def from_interval(

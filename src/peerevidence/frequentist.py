@@ -17,9 +17,9 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special
 
-Z975 = stats.norm.ppf(0.975)
+Z975 = float(special.ndtri(0.975))
 
 
 @dataclass(frozen=True)
@@ -154,14 +154,14 @@ def random_effects(
     w = 1.0 / (v + tau2)
     mu = float(np.sum(w * y) / np.sum(w))
     se = float(math.sqrt(1.0 / np.sum(w)))
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = float(special.ndtri(0.5 + level / 2))
     q, _ = _q_stat(y, v)
     w0 = 1.0 / v
     if k > 1:
         s2 = (k - 1) * np.sum(w0) / (np.sum(w0) ** 2 - np.sum(w0**2))
         i2 = float(100 * tau2 / (tau2 + s2))
         h2 = float((tau2 + s2) / s2)
-        q_p = float(stats.chi2.sf(q, k - 1))
+        q_p = float(special.chdtrc(k - 1, q))
     else:
         i2, h2, q_p = float("nan"), float("nan"), float("nan")
     if method == "REML" and k > 1:
@@ -180,7 +180,7 @@ def random_effects(
         ci_lb=mu - z * se,
         ci_ub=mu + z * se,
         zval=mu / se,
-        pval=float(2 * stats.norm.sf(abs(mu / se))),
+        pval=float(2 * special.ndtr(-abs(mu / se))),
         tau2=float(tau2),
         se_tau2=se_tau2,
         i2=i2,

@@ -226,8 +226,9 @@ def _sample(models: CompiledModels, data: FitData, priors: Priors, settings: Sam
     )
 
 
-def _theta_draws(mu: np.ndarray, tau: np.ndarray, y: np.ndarray, v: np.ndarray,
-                 rng: np.random.Generator) -> np.ndarray:
+def _theta_draws(
+    mu: np.ndarray, tau: np.ndarray, y: np.ndarray, v: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
     """theta_i | mu, tau, y_i: normal with shrinkage b = v / (v + tau^2) towards mu."""
     t2 = tau[..., None] ** 2
     b = v / (v + t2)
@@ -257,13 +258,21 @@ def _add_study_draws(idata: Any, data: FitData, seed: int) -> list[dict[str, Any
         q = np.quantile(flat, [0.025, 0.975], axis=0, method="hazen")
         mean, sd = flat.mean(axis=0), flat.std(axis=0, ddof=1)
         for j, label in enumerate(data.labels[start:stop]):
-            summaries.append({"study": label, "mean": float(mean[j]), "sd": float(sd[j]),
-                              "q025": float(q[0, j]), "q975": float(q[1, j])})
+            summaries.append(
+                {
+                    "study": label,
+                    "mean": float(mean[j]),
+                    "sd": float(sd[j]),
+                    "q025": float(q[0, j]),
+                    "q975": float(q[1, j]),
+                }
+            )
         if data.k <= STORE_THETA_MAX_K:
             stored.append(theta)
     if stored:
-        idata.posterior["theta"] = xr.DataArray(np.concatenate(stored, axis=-1), dims=(*dims, "study"),
-                                                coords={"study": list(data.labels)})
+        idata.posterior["theta"] = xr.DataArray(
+            np.concatenate(stored, axis=-1), dims=(*dims, "study"), coords={"study": list(data.labels)}
+        )
     else:
         idata.posterior.attrs["theta_stored"] = f"no: k > {STORE_THETA_MAX_K}; summaries only"
     return summaries
@@ -332,18 +341,22 @@ def compare_with_exact(
 
 
 def notes_for(k: int, priors: Priors) -> list[str]:
+    """Plain-language notes a reader needs when the data say little about heterogeneity."""
     notes = []
     if k == 1:
         notes.append(
-            "k = 1: the data say nothing about tau; its posterior is the prior, "
-            "and theta_new is driven by that prior."
+            "k = 1: one study cannot show how much effects vary between studies (tau); "
+            "tau and the prediction for a new study come from the prior."
         )
     elif k == 2:
-        notes.append("k = 2: tau is barely identified; its posterior is largely prior-driven.")
+        notes.append(
+            "k = 2: two studies say little about how much effects vary (tau); "
+            "tau and the prediction for a new study are largely prior-driven."
+        )
     if priors.tau.heavy_tailed and k <= 1:
         notes.append(
-            "With a half-Cauchy prior the posterior SDs of tau and theta_new are "
-            "infinite; read the quantiles."
+            "With a half-Cauchy prior the posterior SDs of tau and of the prediction "
+            "for a new study do not exist; read the quantiles."
         )
     return notes
 

@@ -351,12 +351,14 @@ def run_fits(
     force: bool = False,
     progress: Progress | None = None,
     models: CompiledModels | None = None,
+    base: EvidenceBase | None = None,
 ) -> RunResult:
     """validate -> table -> plan -> fit (cached); writes fits/, summary.*, manifest.json."""
     from .atomic import write_text
     from .cache import dumps
 
-    base, _ = load_valid(root)
+    if base is None:
+        base, _ = load_valid(root)
     sampler = base.analysis.sampler.model_copy(update=sampler_overrides or {})
     table = evidence_table(base)
     analyses = plan(base, table, sampler, outcomes)
@@ -396,6 +398,14 @@ def run_fits(
             },
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
+        if outcomes:  # a partial run: keep the other analyses' entries from the last manifest
+            from .cache import read_manifest
+
+            fitted = {a.name for a in analyses}
+            for name, entry in ((read_manifest(reports / "manifest.json") or {}).get("analyses", {})).items():
+                if name not in fitted and entry.get("outcome") not in outcomes:
+                    manifest["analyses"].setdefault(name, entry)
+            manifest["analyses"] = dict(sorted(manifest["analyses"].items()))
         write_manifest(reports, manifest)
     return RunResult(base, table, fits, manifest)
 

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from .errors import UsageError
 
@@ -71,6 +71,16 @@ RHODES2015: dict[str, tuple[float, float]] = {
 
 LOGT_DF = 5.0
 _LOG_NORM = -0.5 * math.log(2 * math.pi)
+_T5_CONST = (
+    special.gammaln((LOGT_DF + 1) / 2) - special.gammaln(LOGT_DF / 2) - 0.5 * math.log(LOGT_DF * math.pi)
+)
+
+
+def _t5_logpdf(z: np.ndarray) -> np.ndarray:
+    """Standard Student-t log density with LOGT_DF degrees of freedom."""
+    return _T5_CONST - (LOGT_DF + 1) / 2 * np.log1p(z**2 / LOGT_DF)
+
+
 _NUM = r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
 
 
@@ -103,7 +113,7 @@ class Prior:
                 z = (2 * np.log(x) - p[0]) / p[1]
                 out = math.log(2) - np.log(x) + _LOG_NORM - math.log(p[1]) - 0.5 * z**2
             elif f == "logt2":
-                out = math.log(2) - np.log(x) + stats.t.logpdf(2 * np.log(x), LOGT_DF, p[0], p[1])
+                out = math.log(2) - np.log(x) + _t5_logpdf((2 * np.log(x) - p[0]) / p[1]) - math.log(p[1])
             else:  # pragma: no cover - guarded by parse
                 raise ValueError(f)
             out = np.where(x < 0, -np.inf, out)
@@ -114,7 +124,7 @@ class Prior:
     def quantile(self, q: float) -> float:
         f, p = self.family, self.params
         if f == "normal":
-            return float(stats.norm.ppf(q, p[0], p[1]))
+            return float(p[0] + p[1] * special.ndtri(q))
         if f == "halfnormal":
             return float(p[0] * math.sqrt(2) * special.erfinv(q))
         if f == "halfcauchy":
@@ -122,9 +132,9 @@ class Prior:
         if f == "uniform":
             return float(q * p[0])
         if f == "lognormal2":
-            return float(math.exp(stats.norm.ppf(q, p[0], p[1]) / 2))
+            return float(math.exp((p[0] + p[1] * special.ndtri(q)) / 2))
         if f == "logt2":
-            return float(math.exp(stats.t.ppf(q, LOGT_DF, p[0], p[1]) / 2))
+            return float(math.exp((p[0] + p[1] * special.stdtrit(LOGT_DF, q)) / 2))
         raise ValueError(f"no quantiles for a {f} prior")
 
     @property

@@ -112,14 +112,19 @@ class EvidenceBase:
 
 
 def _load_model(
-    model: type[M], path: Path, display: str, errors: list[RecordError], required: bool
+    model: type[M],
+    path: Path,
+    display: str,
+    errors: list[RecordError],
+    required: bool,
+    cache_dir: Path | None = None,
 ) -> tuple[M | None, LineIndex]:
     if not path.exists():
         if required:
             errors.append(RecordError(display, None, "", "file not found"))
         return None, LineIndex()
     try:
-        data, lines = load_yaml(path, display)
+        data, lines = load_yaml(path, display, cache_dir)
     except RecordError as err:
         errors.append(err)
         return None, LineIndex()
@@ -128,29 +133,47 @@ def _load_model(
     return obj, lines  # type: ignore[return-value]
 
 
-def load_project(root: Path) -> tuple[EvidenceBase, list[RecordError]]:
-    """Read a whole project; return what could be read and every problem met on the way."""
+def load_project(root: Path, cache: bool = True) -> tuple[EvidenceBase, list[RecordError]]:
+    """Read a whole project; return what could be read and every problem met on the way.
+
+    ``cache`` keeps parsed YAML under ``reports/.cache/yaml`` (keyed by content)."""
     paths = ProjectPaths(root)
     errors: list[RecordError] = []
     if not root.is_dir():
         raise RecordError(str(root), None, "", "project directory not found")
+    cache_dir = paths.reports / ".cache" / "yaml" if cache else None
     bib, bib_errors = load_bibliography(paths.bib, paths.rel(paths.bib))
     errors.extend(bib_errors)
     base = EvidenceBase(paths=paths, bib=bib)
 
     base.change_model, base.change_model_lines = _load_model(
-        ChangeModel, paths.change_model, paths.rel(paths.change_model), errors, required=True
+        ChangeModel,
+        paths.change_model,
+        paths.rel(paths.change_model),
+        errors,
+        required=True,
+        cache_dir=cache_dir,
     )
     base.outcomes, base.outcome_lines = _load_model(
-        OutcomeCatalogue, paths.outcomes, paths.rel(paths.outcomes), errors, required=True
+        OutcomeCatalogue,
+        paths.outcomes,
+        paths.rel(paths.outcomes),
+        errors,
+        required=True,
+        cache_dir=cache_dir,
     )
     analysis, base.analysis_lines = _load_model(
-        AnalysisConfig, paths.analysis, paths.rel(paths.analysis), errors, required=False
+        AnalysisConfig, paths.analysis, paths.rel(paths.analysis), errors, required=False, cache_dir=cache_dir
     )
     if analysis is not None:
         base.analysis = analysis
     certainty, base.certainty_lines = _load_model(
-        CertaintyOverrides, paths.certainty, paths.rel(paths.certainty), errors, required=False
+        CertaintyOverrides,
+        paths.certainty,
+        paths.rel(paths.certainty),
+        errors,
+        required=False,
+        cache_dir=cache_dir,
     )
     if certainty is not None:
         base.certainty = certainty
@@ -159,7 +182,7 @@ def load_project(root: Path) -> tuple[EvidenceBase, list[RecordError]]:
         errors.append(RecordError(paths.rel(paths.extraction), None, "", "directory not found"))
     for path in paths.record_files():
         display = paths.rel(path)
-        record, lines = _load_model(Record, path, display, errors, required=True)
+        record, lines = _load_model(Record, path, display, errors, required=True, cache_dir=cache_dir)
         if record is not None:
             base.records[path.stem] = LoadedRecord(record, display, lines)
     return base, errors

@@ -464,7 +464,10 @@ class AnalysisConfig(Model):
     design_bias: dict[str, BiasSetting] = {}
     outcomes: dict[str, OutcomeAnalysis] = {}
     sensitivity_tau: list[NonEmpty] = [
-        "halfnormal:0.25", "halfnormal:0.5", "halfnormal:1", "halfcauchy:0.5",
+        "halfnormal:0.25",
+        "halfnormal:0.5",
+        "halfnormal:1",
+        "halfcauchy:0.5",
     ]
     sensitivity_mu: list[NonEmpty] = ["normal:0:10"]
     exposure_split: Annotated[float, Field(gt=0, lt=1)] = 0.5

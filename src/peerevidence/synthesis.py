@@ -109,7 +109,7 @@ from pathlib import Path  # noqa: E402
 from typing import TYPE_CHECKING, Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from scipy import stats  # noqa: E402
+from scipy import special  # noqa: E402
 
 from .exact import exact_posterior  # noqa: E402
 from .frequentist import random_effects  # noqa: E402
@@ -142,17 +142,17 @@ def _weights(fit: FitOutcome) -> np.ndarray:
 
 
 def egger_p(y: np.ndarray, v: np.ndarray) -> float:
-    """Egger's regression test: regress y/se on 1/se; two-sided p of the intercept."""
+    """Egger's regression test: regress y/se on 1/se (OLS); two-sided p of the intercept."""
     se = np.sqrt(v)
     z, prec = y / se, 1.0 / se
-    res = stats.linregress(prec, z)
     k = y.size
-    fitted = res.intercept + res.slope * prec
-    s2 = np.sum((z - fitted) ** 2) / (k - 2)
-    sxx = np.sum((prec - prec.mean()) ** 2)
-    se_int = math.sqrt(s2 * (1 / k + prec.mean() ** 2 / sxx))
-    t = res.intercept / se_int
-    return float(2 * stats.t.sf(abs(t), k - 2))
+    x = np.column_stack([np.ones(k), prec])
+    beta, *_ = np.linalg.lstsq(x, z, rcond=None)
+    resid = z - x @ beta
+    s2 = float(resid @ resid) / (k - 2)
+    cov = s2 * np.linalg.inv(x.T @ x)
+    t = beta[0] / math.sqrt(cov[0, 0])
+    return float(2 * special.stdtr(k - 2, -abs(t)))
 
 
 def _step_risk_of_bias(rows, w) -> Downgrade:
@@ -171,17 +171,21 @@ def _step_inconsistency(summary: dict[str, Any]) -> Downgrade:
     if k < 2:
         return Downgrade("inconsistency", 0, "not assessable with a single study")
     i2 = summary["reml"]["i2"] or 0.0
-    mu, new = summary["mu"], summary["theta_new"]
+    mu, reml = summary["mu"], summary["reml"]
     levels, why = 0, [f"I² = {i2:.0f}% (REML)", f"tau median {summary['tau']['q50']:.2f}"]
     if i2 >= 50:
         levels += 1
     if i2 >= 75:
         levels += 1
     excludes_zero = mu["q025"] > 0 or mu["q975"] < 0
-    pi_crosses = new["q025"] < 0 < new["q975"]
+    # the REML prediction interval reflects observed heterogeneity only (the Bayesian one
+    # also carries the prior's uncertainty about tau, which is not inconsistency)
+    pi_crosses = reml["pi_lb"] < 0 < reml["pi_ub"] and (reml.get("tau2") or 0.0) > 0
     if levels == 0 and k >= 3 and excludes_zero and pi_crosses:
         levels = 1
-        why.append("the 95% prediction interval includes no effect though the credible interval does not")
+        why.append(
+            "the REML 95% prediction interval includes no effect though the credible interval does not"
+        )
     label = {0: "not serious", 1: "serious", 2: "very serious"}[levels]
     return Downgrade("inconsistency", levels, f"{label}: " + "; ".join(why))
 
@@ -191,7 +195,7 @@ def _step_imprecision(summary: dict[str, Any], n_total: float, mid: float) -> Do
     interval = f"95% CrI {lo:.2f} to {hi:.2f} (MID {mid:g})"
     if lo < -mid and hi > mid:
         return Downgrade(
-            "imprecision", 2, f"very serious: {interval} includes important benefit and important harm"
+            "imprecision", 2, f"very serious: {interval} includes important effects in both directions"
         )
     reasons = []
     if lo < 0 < hi:
@@ -386,8 +390,75 @@ def _mu_draws(result: RunResult, fit: FitOutcome) -> np.ndarray:
 
 def split_distance(p: float) -> float:
     """Difference in SD units between the means of a normal variable's lower p and upper 1-p."""
-    z = stats.norm.ppf(p)
-    return float(stats.norm.pdf(z) / (p * (1 - p)))
+    z = float(special.ndtri(p))
+    return float(math.exp(-0.5 * z * z) / math.sqrt(2 * math.pi) / (p * (1 - p)))
+
+
+def _cached_path(
+    result: RunResult, first: FitOutcome, second: FitOutcome, split: float, compute
+) -> PathEffect:
+    """Path effects depend only on the two fits and the split: cache them by those keys."""
+    from .atomic import write_text
+    from .cache import digest, dumps
+
+    key = digest({"first": first.key, "second": second.key, "split": split, "version": 1})
+    path = result.base.paths.reports / "fits" / "paths" / f"{key}.json"
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+        return PathEffect(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+    except (OSError, ValueError, TypeError):
+        pass
+    effect = compute()
+    write_text(path, dumps(effect.__dict__))
+    return effect
+
+
+def _path_effect(
+    result: RunResult,
+    first: FitOutcome,
+    second: FitOutcome,
+    trial: Outcome,
+    assoc: Outcome,
+    intervention: str,
+    split: float,
+    d: float,
+) -> PathEffect:
+    delta = _mu_draws(result, first)
+    link = _mu_draws(result, second)
+    n = min(delta.size, link.size)
+    sign = 1.0 if assoc.direction == "higher_is_better" else -1.0
+    log_ratio_link = sign * link[:n]  # natural log ratio, exposed vs not
+    implied = -(log_ratio_link / d) * delta[:n]  # exposure lowered by delta SDs
+    ratio = np.exp(implied)
+    scale = {"logHR": "HR", "logOR": "OR", "logRR": "RR"}[assoc.measure]
+    q = np.quantile(ratio, [0.025, 0.5, 0.975], method="hazen")
+    k1, k2 = first.summary["k"], second.summary["k"]
+    assumptions = (
+        f"Peer support changes {trial.label.lower()} by the pooled SMD of '{trial.id}' "
+        f"(k = {k1}); the trials' instruments measure the exposure of the cohort study.",
+        f"'{assoc.label}' is a dichotomy of a normally distributed latent score at its "
+        f"{split:.0%} quantile, so exposed and unexposed differ by {d:.2f} SD "
+        "(set exposure_split in evidence/analysis.yaml).",
+        f"The log {scale} is linear in that latent score and the association (k = {k2}) "
+        "is causal, unconfounded and transportable to peer-support populations.",
+        "The two posteriors are independent; draws are paired index by index.",
+        "Implied ratio = exp(-(log ratio per exposure contrast / "
+        f"{d:.2f}) x SMD); below 1 = fewer events with peer support.",
+    )
+    edges = tuple(dict.fromkeys([*trial.edges, *assoc.edges]))
+    return PathEffect(
+        path=(intervention, assoc.exposure, assoc.node),
+        edges=edges,
+        first=trial.id,
+        second=assoc.id,
+        scale=scale,
+        median=float(q[1]),
+        q025=float(q[0]),
+        q975=float(q[2]),
+        p_benefit=float(np.mean(ratio < 1)),
+        assumptions=assumptions,
+        caveat=CAVEAT,
+    )
 
 
 def path_effects(result: RunResult) -> list[PathEffect]:
@@ -415,44 +486,11 @@ def path_effects(result: RunResult) -> list[PathEffect]:
             trial = first.analysis.outcome
             if trial.measure != "SMD" or assoc.measure not in ("logHR", "logOR", "logRR"):
                 continue
-            delta = _mu_draws(result, first)
-            link = _mu_draws(result, second)
-            n = min(delta.size, link.size)
-            sign = 1.0 if assoc.direction == "higher_is_better" else -1.0
-            log_ratio_link = sign * link[:n]  # natural log ratio, exposed vs not
-            implied = -(log_ratio_link / d) * delta[:n]  # exposure lowered by delta SDs
-            ratio = np.exp(implied)
-            scale = {"logHR": "HR", "logOR": "OR", "logRR": "RR"}[assoc.measure]
-            q = np.quantile(ratio, [0.025, 0.5, 0.975], method="hazen")
-            k1, k2 = first.summary["k"], second.summary["k"]
-            assumptions = (
-                f"Peer support changes {trial.label.lower()} by the pooled SMD of '{trial.id}' "
-                f"(k = {k1}); the trials' instruments measure the exposure of the cohort study.",
-                f"'{assoc.label}' is a dichotomy of a normally distributed latent score at its "
-                f"{split:.0%} quantile, so exposed and unexposed differ by {d:.2f} SD "
-                "(set exposure_split in evidence/analysis.yaml).",
-                f"The log {scale} is linear in that latent score and the association (k = {k2}) "
-                "is causal, unconfounded and transportable to peer-support populations.",
-                "The two posteriors are independent; draws are paired index by index.",
-                "Implied ratio = exp(-(log ratio per exposure contrast / "
-                f"{d:.2f}) x SMD); below 1 = fewer events with peer support.",
-            )
-            edges = tuple(dict.fromkeys([*trial.edges, *assoc.edges]))
-            out.append(
-                PathEffect(
-                    path=(intervention, assoc.exposure, assoc.node),
-                    edges=edges,
-                    first=trial.id,
-                    second=assoc.id,
-                    scale=scale,
-                    median=float(q[1]),
-                    q025=float(q[0]),
-                    q975=float(q[2]),
-                    p_benefit=float(np.mean(ratio < 1)),
-                    assumptions=assumptions,
-                    caveat=CAVEAT,
-                )
-            )
+
+            def compute(first=first, second=second, trial=trial, assoc=assoc) -> PathEffect:
+                return _path_effect(result, first, second, trial, assoc, intervention, split, d)
+
+            out.append(_cached_path(result, first, second, split, compute))
     return out
 
 

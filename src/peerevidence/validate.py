@@ -237,8 +237,9 @@ class _Checker:
             if setting.prior_tau:
                 self._prior(file, lines, ("outcomes", oid, "prior_tau"), setting.prior_tau, tau=True)
             if setting.empirical_prior:
-                self._prior(file, lines, ("outcomes", oid, "empirical_prior"), setting.empirical_prior,
-                            tau=True)
+                self._prior(
+                    file, lines, ("outcomes", oid, "empirical_prior"), setting.empirical_prior, tau=True
+                )
         for j, spec in enumerate(cfg.sensitivity_tau):
             self._prior(file, lines, ("sensitivity_tau", j), spec, tau=True)
         for j, spec in enumerate(cfg.sensitivity_mu):
@@ -275,18 +276,30 @@ class _Checker:
             self.err(file, lines, path, "placeholder 'TODO' left from the template; fill it in")
         is_review = rec.design == "systematic_review"
         if is_review and rec.review is None:
-            self.err(file, lines, ("design",),
-                     "a systematic_review record needs `review:` (with its sign_convention and source)")
+            self.err(
+                file,
+                lines,
+                ("design",),
+                "a systematic_review record needs `review:` (with its sign_convention and source)",
+            )
         if not is_review and rec.review is not None:
             self.err(file, lines, ("review",), "`review:` belongs only in a systematic_review record")
         for i, result in enumerate(rec.results):
             if result.form == "pooled" and not is_review:
-                self.err(file, lines, ("results", i, "form"),
-                         "a pooled result belongs in a systematic_review record")
+                self.err(
+                    file,
+                    lines,
+                    ("results", i, "form"),
+                    "a pooled result belongs in a systematic_review record",
+                )
             elif is_review and result.form not in ("pooled", "not_reported"):
-                self.err(file, lines, ("results", i, "form"),
-                         "a systematic_review record holds only pooled or not_reported results "
-                         "(record the trials themselves in their own records)")
+                self.err(
+                    file,
+                    lines,
+                    ("results", i, "form"),
+                    "a systematic_review record holds only pooled or not_reported results "
+                    "(record the trials themselves in their own records)",
+                )
         if rec.study != key:
             self.err(
                 file,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,17 +117,39 @@ def parse_yaml(text: str, display_path: str) -> tuple[Any, LineIndex]:
     except RecursionError:
         raise RecordError(display_path, None, "", "malformed YAML: nesting too deep") from None
     except _TooLarge:
-        raise RecordError(display_path, None, "",
-                          f"too large: more than {MAX_NODES} values once aliases are expanded") from None
+        raise RecordError(
+            display_path, None, "", f"too large: more than {MAX_NODES} values once aliases are expanded"
+        ) from None
     return data, index
 
 
-def load_yaml(path: Path, display_path: str) -> tuple[Any, LineIndex]:
-    """Read and parse a YAML file; unreadable or non-UTF-8 files become a RecordError."""
+def load_yaml(path: Path, display_path: str, cache_dir: Path | None = None) -> tuple[Any, LineIndex]:
+    """Read and parse a YAML file; unreadable or non-UTF-8 files become a RecordError.
+
+    With ``cache_dir``, the parsed data and line index are kept as JSON keyed by the file's
+    SHA-256, so an unchanged file is not parsed again (ruamel's round-trip parser, which
+    keeps line numbers, is pure Python and slow). Errors are never cached.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RecordError(display_path, None, "", f"not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
         raise RecordError(display_path, None, "", f"cannot read file ({exc.strerror})") from None
-    return parse_yaml(text, display_path)
+    if cache_dir is None:
+        return parse_yaml(text, display_path)
+    entry = cache_dir / f"{hashlib.sha256(raw).hexdigest()}.json"
+    try:
+        cached = json.loads(entry.read_text("utf-8"))
+        index = LineIndex({tuple(k): v for k, v in cached["lines"]})
+        return cached["data"], index
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    data, index = parse_yaml(text, display_path)
+    with contextlib.suppress(OSError, TypeError, ValueError):
+        from .atomic import write_text
+
+        payload = {"data": data, "lines": [[list(k), v] for k, v in index.lines.items()]}
+        write_text(entry, json.dumps(payload))
+    return data, index

@@ -8,19 +8,29 @@ Model (one per outcome), on the harmonised scale::
 
 ``b_i`` and ``lambda_i`` are zero / one for randomised trials; for pilot and non-randomised
 designs they come from ``design_bias`` in ``evidence/analysis.yaml`` (Turner et al. 2009,
-turner2009; Welton et al. 2009, welton2009). The PyMC model integrates theta_i and b_i out,
-``y_i ~ Normal(mu + m_i, sqrt(v_i lambda_i + s_i^2 + tau^2))``, which removes the funnel
-that makes the centred model diverge; theta_i are then drawn from their exact conditional
-normal given (mu, tau) and theta_new from Normal(mu, tau^2), one draw per posterior draw.
+turner2009; Welton et al. 2009, welton2009).
+
+Parametrisation (the same model, sampled where its geometry is easy). theta_i and b_i are
+integrated out, ``y_i ~ Normal(mu + m_i, v_i lambda_i + s_i^2 + tau^2)``; conditional on tau
+the model is conjugate in mu, ``mu | tau, y ~ Normal(M(tau), S(tau)^2)``, so PyMC samples
+``tau`` under the marginal likelihood ``p(y | tau)`` (mu integrated out) together with an
+independent ``z ~ Normal(0, 1)``, and ``mu = M(tau) + S(tau) z``: the joint posterior of
+(tau, z) is ``p(tau | y) phi(z)``, with no funnel between mu and tau. tau itself is written
+through its prior's quantile function, ``tau = F^-1(Phi(x))`` with ``x ~ Normal(0, 1)``
+(half-normal, half-Cauchy, uniform, log-normal priors), so that where the data say little,
+the sampler sees a standard normal rather than a steep tail on the log scale; the log-t
+prior keeps ``log(tau^2) ~ Student-t``. theta_i are drawn afterwards from their exact
+conditional normal given (mu, tau), theta_new from Normal(mu, tau^2), one per draw.
 
 Compile once, fit many: the PyMC model is compiled by nutpie once per model structure
 (prior families) and padded size, and reused with new data (``with_data``). Studies are
 padded to the next size in :data:`SIZES` with a zero-weight likelihood mask.
 
-Every fit is compared with the exact posterior (:mod:`peerevidence.exact`): for mu, tau and
-theta_new, the largest |MCMC - exact| of the mean and the 2.5/50/97.5% quantiles is stored
-in posterior-SD units and in Monte Carlo standard errors; a fit whose discrepancy exceeds
-both ``tolerance_sd`` and ``tolerance_z`` fails, loudly.
+Every fit is compared with the exact posterior (:mod:`peerevidence.exact`, itself checked
+against brute-force integration of the raw likelihood): for mu, tau and theta_new, the
+largest |MCMC - exact| of the mean and the 2.5/50/97.5% quantiles is stored in posterior-SD
+units and in Monte Carlo standard errors; a fit whose discrepancy exceeds both
+``tolerance_sd`` and ``tolerance_z`` fails, loudly.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from .frequentist import random_effects
 from .priors import Prior
 from .schema import SamplerSettings
 
-MODEL_VERSION = "re-marginal-1"
+MODEL_VERSION = "re-collapsed-2"
 SIZES = (16, 64, 256, 1024, 4096, 16384, 65536)
 STORE_THETA_MAX_K = 1000  # above this, theta_i are summarised in chunks, not stored as draws
 QUANTILES = (0.025, 0.5, 0.975)
@@ -83,26 +93,37 @@ class Priors:
 # ---------------------------------------------------------------------------- model
 
 
-def _tau_variable(pm: Any, family: str, p1: Any, p2: Any) -> Any:
-    if family == "halfnormal":
-        return pm.HalfNormal("tau", sigma=p1)
-    if family == "halfcauchy":
-        return pm.HalfCauchy("tau", beta=p1)
-    if family == "uniform":
-        return pm.Uniform("tau", lower=0.0, upper=p1)
-    if family == "lognormal2":
-        log_tau2 = pm.Normal("log_tau2", mu=p1, sigma=p2)
-        return pm.Deterministic("tau", pm.math.exp(log_tau2 / 2))
+_SQRT2 = math.sqrt(2.0)
+_LOG2PI = math.log(2.0 * math.pi)
+
+
+def _tau_variable(pm: Any, pt: Any, family: str, p1: Any, p2: Any) -> Any:
+    """tau as a deterministic transform of a standard normal through its prior's quantiles."""
     if family == "logt2":
         log_tau2 = pm.StudentT("log_tau2", nu=5, mu=p1, sigma=p2)
-        return pm.Deterministic("tau", pm.math.exp(log_tau2 / 2))
-    raise ValueError(f"no PyMC prior for tau family {family!r}")
+        return pm.Deterministic("tau", pt.exp(log_tau2 / 2))
+    x = pm.Normal("tau_z", mu=0.0, sigma=1.0)
+    upper = pt.erfc(x / _SQRT2) / 2  # 1 - Phi(x), accurate far in the right tail
+    if family == "halfnormal":
+        tau = p1 * _SQRT2 * pt.erfcinv(upper)
+    elif family == "halfcauchy":
+        tau = p1 / pt.tan(math.pi * upper / 2)
+    elif family == "uniform":
+        tau = p1 * (1 - upper)
+    elif family == "lognormal2":
+        tau = pt.exp((p1 + p2 * x) / 2)
+    else:
+        raise ValueError(f"no PyMC prior for tau family {family!r}")
+    return pm.Deterministic("tau", tau)
 
 
 def build_model(mu_family: str, tau_family: str, size: int) -> Any:
-    """The marginal random-effects model as a PyMC model with data containers of ``size``."""
+    """The random-effects model as a PyMC model with data containers of ``size``."""
     import pymc as pm
+    import pytensor.tensor as pt
 
+    if mu_family not in ("normal", "flat"):
+        raise ValueError(f"no PyMC prior for mu family {mu_family!r}")
     zeros, ones = np.zeros(size), np.ones(size)
     with pm.Model() as model:
         y = pm.Data("y", zeros)
@@ -111,20 +132,28 @@ def build_model(mu_family: str, tau_family: str, size: int) -> Any:
         bias_mean = pm.Data("bias_mean", zeros)
         bias_var = pm.Data("bias_var", zeros)
         inflation = pm.Data("inflation", ones)
-        mu_loc = pm.Data("mu_loc", 0.0)
-        mu_scale = pm.Data("mu_scale", 1.0)
         tau_p1 = pm.Data("tau_p1", 1.0)
-        tau_p2 = pm.Data("tau_p2", 1.0)
+        tau_p2 = pm.Data("tau_p2", 1.0) if tau_family in ("lognormal2", "logt2") else None
+        tau = _tau_variable(pm, pt, tau_family, tau_p1, tau_p2)
+        z = pm.Normal("z", mu=0.0, sigma=1.0)
+        s2 = v * inflation + bias_var + tau**2
+        w = mask / s2
+        log_det = (mask * (_LOG2PI + pt.log(s2))).sum()
         if mu_family == "normal":
-            mu = pm.Normal("mu", mu=mu_loc, sigma=mu_scale)
-        elif mu_family == "flat":
-            mu = pm.Flat("mu")
+            m0 = pm.Data("mu_loc", 0.0)
+            s0 = pm.Data("mu_scale", 1.0)
+            r = y - bias_mean - m0
+            sw, swr, swr2 = w.sum(), (w * r).sum(), (w * r * r).sum()
+            a = 1 + s0**2 * sw
+            loglik = -0.5 * (log_det + pt.log(a) + swr2 - s0**2 * swr**2 / a)
+            centre, spread = m0 + s0**2 * swr / a, pt.sqrt(s0**2 / a)
         else:
-            raise ValueError(f"no PyMC prior for mu family {mu_family!r}")
-        tau = _tau_variable(pm, tau_family, tau_p1, tau_p2)
-        sd = pm.math.sqrt(v * inflation + bias_var + tau**2)
-        loglik = pm.logp(pm.Normal.dist(mu=mu + bias_mean, sigma=sd), y)
-        pm.Potential("loglik", (mask * loglik).sum())
+            r = y - bias_mean
+            sw, swr, swr2 = w.sum(), (w * r).sum(), (w * r * r).sum()
+            loglik = -0.5 * (log_det - _LOG2PI + pt.log(sw) + swr2 - swr**2 / sw)
+            centre, spread = swr / sw, pt.sqrt(1 / sw)
+        pm.Potential("marginal_loglik", loglik)
+        pm.Deterministic("mu", centre + spread * z)
     return model
 
 

@@ -434,7 +434,7 @@ class SamplerSettings(Model):
     tune: Annotated[int, Field(ge=10)] = 1000
     chains: Annotated[int, Field(ge=1, le=16)] = 4
     seed: Annotated[int, Field(ge=0)] = 20150703
-    target_accept: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    target_accept: Annotated[float, Field(gt=0.5, lt=1)] = 0.9
 
 
 class BiasSetting(Model):

@@ -110,3 +110,23 @@ def test_heavy_tails_report_no_moments_for_one_study():
     s = summarise(post, with_theta=False)
     assert s["tau"]["sd"] is None and s["theta_new"]["sd"] is None
     assert s["tau"]["q025"] < s["tau"]["q50"] < s["tau"]["q975"]
+
+
+def test_every_theta_quantile_matches_an_independent_root_finder(eight_schools):
+    """The vectorised Newton solver against scipy's Brent on each study's mixture CDF."""
+    from scipy import optimize
+
+    y, v = eight_schools
+    post = exact_posterior(y, v, parse_mu_prior("normal:0:100"), parse_tau_prior("halfcauchy:25"))
+    summaries = post.thetas()
+    t2 = post.tau**2
+    for i, s in enumerate(summaries):
+        b = v[i] / (v[i] + t2)
+        means = (1 - b) * y[i] + b * post.m
+        sds = np.sqrt(np.maximum(b * t2 + b**2 * post.s2, 1e-300))
+        def gap(x, q, means=means, sds=sds):
+            return float(np.sum(post.weight * stats.norm.cdf((x - means) / sds))) - q
+
+        for q, got in ((0.025, s.q025), (0.5, s.q50), (0.975, s.q975)):
+            want = optimize.brentq(gap, -200, 200, args=(q,), xtol=1e-13)
+            assert got == pytest.approx(want, abs=1e-8), (i, q)

@@ -200,7 +200,7 @@ class Job:
     priors: Priors
     sampler: SamplerSettings
     tolerance_sd: float = 0.1
-    tolerance_z: float = 4.0
+    tolerance_z: float = 5.0
 
 
 _WORKER_MODELS: CompiledModels | None = None

@@ -33,6 +33,47 @@ DROP_NATS = 45.0
 QUANTILES = (0.025, 0.5, 0.975)
 
 
+def mixture_quantiles(
+    q: float,
+    means: np.ndarray,
+    variances: np.ndarray,
+    weight: np.ndarray,
+    tol: float = 1e-10,
+    max_iter: int = 100,
+) -> np.ndarray:
+    """The q-quantile of each row's normal mixture (rows: studies; columns: nodes).
+
+    Newton steps on F(x) - q with the mixture density, kept inside a bracket that shrinks
+    with every evaluation (bisection when a step leaves it): converges in a handful of steps
+    and never fails.
+    """
+    sd = np.sqrt(variances)
+    lo = np.min(means - 40 * sd, axis=1)
+    hi = np.max(means + 40 * sd, axis=1)
+    mean = means @ weight
+    x = np.clip(mean, lo, hi)
+    for _ in range(max_iter):
+        z = (x[:, None] - means) / sd
+        cdf = special.ndtr(z) @ weight
+        pdf = (np.exp(-0.5 * z**2) / (_SQRT_2PI * sd)) @ weight
+        above = cdf > q
+        hi = np.where(above, x, hi)
+        lo = np.where(above, lo, x)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            step = x - (cdf - q) / pdf
+        inside = np.isfinite(step) & (step >= lo) & (step <= hi)
+        new = np.where(inside, step, (lo + hi) / 2)
+        scale = tol * (sd.min(axis=1) + np.abs(x))
+        done = (np.abs(new - x) <= scale) | (hi - lo <= scale) | (np.abs(cdf - q) <= 1e-14)
+        if np.all(done):
+            return np.where(np.abs(cdf - q) <= 1e-14, x, new)
+        x = new
+    return x
+
+
+_SQRT_2PI = math.sqrt(2 * math.pi)
+
+
 @dataclass(frozen=True)
 class Summary:
     mean: float | None
@@ -66,21 +107,12 @@ class ExactPosterior:
     def _mixture_cdf(self, x: float, means: np.ndarray, variances: np.ndarray) -> float:
         return float(np.sum(self.weight * special.ndtr((x - means) / np.sqrt(variances))))
 
-    def _mixture_quantile(self, q: float, means: np.ndarray, variances: np.ndarray) -> float:
-        sd = np.sqrt(variances)
-        lo = float(np.min(means - 12 * sd))
-        hi = float(np.max(means + 12 * sd))
-        f = lambda x: self._mixture_cdf(x, means, variances) - q  # noqa: E731
-        while f(lo) > 0:
-            lo -= hi - lo
-        while f(hi) < 0:
-            hi += hi - lo
-        return float(optimize.brentq(f, lo, hi, xtol=1e-12, rtol=1e-12))
-
     def _mixture_summary(self, means: np.ndarray, variances: np.ndarray, moments: bool = True) -> Summary:
         mean = float(np.sum(self.weight * means))
         var = float(np.sum(self.weight * (variances + means**2)) - mean**2)
-        qs = [self._mixture_quantile(q, means, variances) for q in QUANTILES]
+        qs = [
+            float(mixture_quantiles(q, means[None, :], variances[None, :], self.weight)[0]) for q in QUANTILES
+        ]
         if not moments:
             return Summary(None, None, *qs)
         return Summary(mean, math.sqrt(max(var, 0.0)), *qs)
@@ -93,11 +125,25 @@ class ExactPosterior:
         return self._mixture_summary(self.m, self.s2 + self.tau**2, moments=self.moments_exist)
 
     def theta(self, i: int) -> Summary:
-        b = self.v[i] / (self.v[i] + self.tau**2)
-        means = (1 - b) * self.y[i] + b * self.m
-        variances = b * self.tau**2 + b**2 * self.s2
-        variances = np.maximum(variances, 1e-300)
-        return self._mixture_summary(means, variances)
+        return self.thetas([i])[0]
+
+    def thetas(self, indices: list[int] | None = None, block: int = 64) -> list[Summary]:
+        """Every theta_i's summary at once: moments by sums, quantiles by a vectorised,
+        bracketed Newton iteration on the mixture CDFs (studies in blocks of ``block``)."""
+        idx = np.arange(self.y.size) if indices is None else np.asarray(indices)
+        out: list[Summary] = []
+        t2 = self.tau**2
+        for start in range(0, idx.size, block):
+            sel = idx[start : start + block]
+            b = self.v[sel, None] / (self.v[sel, None] + t2[None, :])  # (studies, nodes)
+            means = (1 - b) * self.y[sel, None] + b * self.m[None, :]
+            variances = np.maximum(b * t2[None, :] + b**2 * self.s2[None, :], 1e-300)
+            mean = means @ self.weight
+            var = (variances + means**2) @ self.weight - mean**2
+            qs = np.column_stack([mixture_quantiles(q, means, variances, self.weight) for q in QUANTILES])
+            for j in range(sel.size):
+                out.append(Summary(float(mean[j]), math.sqrt(max(float(var[j]), 0.0)), *map(float, qs[j])))
+        return out
 
     def p_mu_gt(self, x: float = 0.0) -> float:
         return 1.0 - self._mixture_cdf(x, self.m, self.s2)
@@ -143,8 +189,19 @@ class ExactPosterior:
     _norm: float = 1.0
 
 
-def _conditionals(tau: np.ndarray, y: np.ndarray, v: np.ndarray, mu_prior: Prior):
-    """For each tau: (log marginal likelihood of y, E[mu|tau,y], Var[mu|tau,y])."""
+def _conditionals(tau: np.ndarray, y: np.ndarray, v: np.ndarray, mu_prior: Prior, cells: int = 2_000_000):
+    """For each tau: (log marginal likelihood of y, E[mu|tau,y], Var[mu|tau,y]).
+
+    Evaluated in blocks of tau values so that no intermediate array exceeds ``cells``
+    numbers (k = 10,000 studies would otherwise need gigabytes)."""
+    block = max(1, cells // max(y.size, 1))
+    if tau.size > block:
+        parts = [_conditionals_block(tau[i : i + block], y, v, mu_prior) for i in range(0, tau.size, block)]
+        return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))
+    return _conditionals_block(tau, y, v, mu_prior)
+
+
+def _conditionals_block(tau: np.ndarray, y: np.ndarray, v: np.ndarray, mu_prior: Prior):
     t2 = tau[:, None] ** 2
     s2i = v[None, :] + t2  # (n_tau, k)
     w = 1.0 / s2i
@@ -242,5 +299,5 @@ def summarise(post: ExactPosterior, labels: list[str] | None = None, with_theta:
     }
     if with_theta:
         labels = labels or [str(i) for i in range(post.y.size)]
-        out["theta"] = [{"study": lab, **post.theta(i).as_dict()} for i, lab in enumerate(labels)]
+        out["theta"] = [{"study": lab, **s.as_dict()} for lab, s in zip(labels, post.thetas(), strict=True)]
     return out

@@ -396,7 +396,7 @@ def fit(
     settings: SamplerSettings,
     models: CompiledModels,
     tolerance_sd: float = 0.1,
-    tolerance_z: float = 4.0,
+    tolerance_z: float = 5.0,
 ) -> Fit:
     """Sample the model, add study draws, summarise, and check against the exact posterior."""
     if data.k < 1:
@@ -405,7 +405,7 @@ def fit(
     theta = _add_study_draws(idata, data, settings.seed)
     y_adj, v_adj = data.adjusted()
     post = exact_posterior(y_adj, v_adj, priors.mu, priors.tau)
-    exact = summarise(post, list(data.labels), with_theta=data.k <= 200)
+    exact = summarise(post, list(data.labels), with_theta=data.k <= 1000)
     p = idata.posterior
     moments = post.moments_exist
     mcmc = {

@@ -460,7 +460,7 @@ class AnalysisConfig(Model):
     prior_tau: NonEmpty = "halfnormal:0.5"
     sampler: SamplerSettings = SamplerSettings()
     tolerance_sd: Positive = 0.1
-    tolerance_z: Positive = 4.0
+    tolerance_z: Positive = 5.0
     design_bias: dict[str, BiasSetting] = {}
     outcomes: dict[str, OutcomeAnalysis] = {}
     sensitivity_tau: list[NonEmpty] = [

@@ -19,6 +19,7 @@ any point (even with SIGKILL) leaves the previous fits, summaries and report val
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -38,14 +39,20 @@ from .errors import LockBusy
 PACKAGES = ("peerevidence", "pymc", "pytensor", "nutpie", "arviz", "numpy", "scipy", "pandas")
 
 
-def versions() -> dict[str, str]:
-    out = {}
+@functools.lru_cache(maxsize=1)
+def _versions() -> tuple[tuple[str, str], ...]:
+    out = []
     for name in PACKAGES:
         try:
-            out[name] = metadata.version(name)
+            out.append((name, metadata.version(name)))
         except metadata.PackageNotFoundError:  # pragma: no cover
-            out[name] = "not installed"
-    return out
+            out.append((name, "not installed"))
+    return tuple(out)
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages a fit depends on (read once per process)."""
+    return dict(_versions())
 
 
 def _canonical(value: Any) -> Any:

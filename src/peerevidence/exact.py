@@ -23,7 +23,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 from .priors import Prior
 
@@ -72,6 +72,12 @@ def mixture_quantiles(
 
 
 _SQRT_2PI = math.sqrt(2 * math.pi)
+
+
+def _brentq(f, lo: float, hi: float) -> float:
+    from scipy.optimize import brentq  # imported on first use: scipy.optimize is slow to import
+
+    return brentq(f, lo, hi, xtol=1e-14, rtol=1e-12)
 
 
 @dataclass(frozen=True)
@@ -174,9 +180,7 @@ class ExactPosterior:
             if self.tau_cdf(lo) >= q:
                 qs.append(0.0)
                 continue
-            qs.append(
-                float(optimize.brentq(lambda t, q=q: self.tau_cdf(t) - q, lo, hi, xtol=1e-14, rtol=1e-12))
-            )
+            qs.append(float(_brentq(lambda t, q=q: self.tau_cdf(t) - q, lo, hi)))
         if not self.moments_exist:
             return Summary(None, None, *qs)
         mean = float(np.sum(self.weight * self.tau))

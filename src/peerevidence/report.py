@@ -222,11 +222,18 @@ def _design_bias(builder: _Builder, analysis: Any) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- rendering
 
 
-def environment():
-    from jinja2 import Environment, PackageLoader, StrictUndefined
+def environment(cache_dir: Path | None = None):
+    """The Jinja2 environment; ``cache_dir`` keeps compiled templates between runs."""
+    from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
 
+    bytecode_cache = None
+    if cache_dir is not None:
+        with contextlib.suppress(OSError):
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            bytecode_cache = FileSystemBytecodeCache(str(cache_dir))
     env = Environment(
         loader=PackageLoader("peerevidence", "templates"),
+        bytecode_cache=bytecode_cache,
         autoescape=True,  # every template, whatever its name
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -295,7 +302,7 @@ def render(
     builder = _Builder(result, synthesis if synthesis is not None else Synthesis(), changes)
     reports = result.base.paths.reports
     pages = {name: safe_page(reports, name) for name in sorted(builder.fits)}  # refuse bad names first
-    env = environment()
+    env = environment(result.base.paths.reports / ".cache" / "jinja")
     common = {"title": builder.model.meta.title, "version": _version()}
     written: list[Path] = []
 

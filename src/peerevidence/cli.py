@@ -154,6 +154,10 @@ class _Progress:
     def __call__(self, name: str, status: str, seconds: float) -> None:
         if self.quiet:
             return
+        if status == "total":
+            if self.bar:
+                self.bar.update(self.task, total=int(seconds))
+            return
         if self.bar:
             if status == "fitting":
                 self.bar.update(self.task, description=f"fitting {name}")
@@ -167,13 +171,11 @@ def _fit(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force: b
     """Fit with a progress display; ``base`` is the already validated project, if loaded."""
     import warnings
 
-    from .pipeline import load_valid, plan, run_fits
-    from .table import evidence_table
+    from .pipeline import load_valid, run_fits
 
     if base is None:
         base, _ = load_valid(project)
-    total = len(plan(base, evidence_table(base), base.analysis.sampler, list(outcomes) or None))
-    with _Progress(total, quiet) as progress, warnings.catch_warnings():
+    with _Progress(0, quiet) as progress, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = run_fits(
             project,
@@ -202,12 +204,19 @@ def _fit(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force: b
     return result
 
 
+def _fit_options(func):
+    """The options `fit` and `run` share."""
+    func = click.option("--quiet", "-q", is_flag=True, help="No progress output.")(func)
+    func = click.option("--force", is_flag=True, help="Refit every analysis, ignoring the cache.")(func)
+    func = _sampler_options(func)
+    func = click.option("--outcome", "outcomes", multiple=True, help="Fit only this outcome (repeatable).")(
+        func
+    )
+    return project_option(func)
+
+
 @cli.command("fit")
-@project_option
-@click.option("--outcome", "outcomes", multiple=True, help="Fit only this outcome (repeatable).")
-@_sampler_options
-@click.option("--force", is_flag=True, help="Refit every analysis, ignoring the cache.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@_fit_options
 def fit_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force, quiet) -> None:
     """Fit the Bayesian random-effects model for every outcome with poolable data."""
     result = _fit(project, outcomes, draws, chains, seed, force, quiet)
@@ -454,21 +463,34 @@ def _changes_of(result, synthesis):
 
 
 def _render_report(result, quiet: bool) -> Path:
+    """Synthesise and render, unless nothing the report depends on has changed since the
+    last render (then its files are left as they are: byte-identical by construction)."""
     import warnings
 
     from .cache import run_lock
-    from .report import render
+    from .diff import record_certainty
+    from .report import current_stamp, fingerprint, render, write_stamp
 
+    reports = result.base.paths.reports
+    index = reports / "index.html"
+    key = fingerprint(result)
+    stamp = current_stamp(result, key)
+    if stamp is not None:
+        with run_lock(reports):
+            record_certainty(reports, stamp.get("certainty", {}))
+        if not quiet:
+            _say(err, "report: unchanged since the last render (inputs, fits and code are the same)")
+        return index
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from .synthesis import synthesise
 
         synthesis = synthesise(result)
-    reports = result.base.paths.reports
     with run_lock(reports):
         changes = _changes_of(result, synthesis)
         written = render(result, synthesis, changes)
-    index = reports / "index.html"
+        certainty = {oid: c.final for oid, c in synthesis.certainty.items()}
+        write_stamp(result, fingerprint(result), certainty)
     if not quiet:
         pages = sum(1 for p in written if p.parent.name == "outcomes")
         _say(err, f"report: index, {pages} outcome page(s), references and evidence_table.csv written")
@@ -491,11 +513,7 @@ def report_cmd(project: Path, quiet: bool) -> None:
 
 
 @cli.command("run")
-@project_option
-@click.option("--outcome", "outcomes", multiple=True, help="Fit only this outcome (repeatable).")
-@_sampler_options
-@click.option("--force", is_flag=True, help="Refit every analysis, ignoring the cache.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress output.")
+@_fit_options
 def run_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force, quiet) -> None:
     """validate -> fit -> synthesise -> HTML report (the main job)."""
     from .validate import validate_project

@@ -17,7 +17,7 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy import optimize, special
+from scipy import special
 
 Z975 = float(special.ndtri(0.975))
 
@@ -130,6 +130,8 @@ def reml_tau2(
             return new, True
         tau2 = new
     upper = 10 * (np.var(y) + np.max(v)) + 1.0
+    from scipy import optimize  # only for the rare fallback; slow to import
+
     res = optimize.minimize_scalar(
         lambda t: -restricted_loglik(t, y, v),
         bounds=(0.0, upper),

@@ -362,6 +362,8 @@ def run_fits(
     sampler = base.analysis.sampler.model_copy(update=sampler_overrides or {})
     table = evidence_table(base)
     analyses = plan(base, table, sampler, outcomes)
+    if progress:
+        progress("", "total", float(len(analyses)))
     reports = base.paths.reports
     with run_lock(reports):
         fits = fit_analyses(base, analyses, force=force, models=models, progress=progress)

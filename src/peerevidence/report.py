@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import math
 import re
 from collections import Counter
@@ -369,3 +370,57 @@ def _version() -> str:
         return metadata.version("peerevidence")
     except metadata.PackageNotFoundError:  # pragma: no cover
         return "unknown"
+
+
+# --------------------------------------------------------------------------- skipping unchanged reports
+
+REPORT_STAMP = Path(".cache") / "report.json"
+_CODE = ("report.py", "views.py", "plots.py", "diagram.py", "synthesis.py", "exact.py", "bib.py")
+
+
+def fingerprint(result: RunResult) -> str:
+    """Everything the rendered report depends on: input files, fits, the previous run it is
+    compared with, and this package's rendering code and templates."""
+    from .cache import digest, read_manifest
+    from .pipeline import input_hashes
+
+    here = Path(__file__).parent
+    code = {name: hashlib.sha256((here / name).read_bytes()).hexdigest() for name in _CODE}
+    templates = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((here / "templates").iterdir())
+    }
+    previous = read_manifest(result.base.paths.reports / "manifest.previous.json") or {}
+    return digest(
+        {
+            "inputs": input_hashes(result.base),
+            "fits": {f.analysis.name: f.key for f in result.fits},
+            "previous": {
+                n: [e.get("key"), e.get("certainty")] for n, e in previous.get("analyses", {}).items()
+            },
+            "code": code,
+            "templates": templates,
+            "version": _version(),
+        }
+    )
+
+
+def current_stamp(result: RunResult, key: str) -> dict[str, Any] | None:
+    """The stamp of the last render if it had this key and its files are all still there."""
+    import json
+
+    reports = result.base.paths.reports
+    try:
+        stamp = json.loads((reports / REPORT_STAMP).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    expected = [reports / n for n in ("index.html", "references.html", "evidence_table.csv")]
+    expected += [reports / "outcomes" / f"{f.analysis.name}.html" for f in result.fits]
+    if stamp.get("key") != key or not all(p.exists() for p in expected):
+        return None
+    return stamp
+
+
+def write_stamp(result: RunResult, key: str, certainty: dict[str, str]) -> None:
+    from .cache import dumps
+
+    write_text(result.base.paths.reports / REPORT_STAMP, dumps({"key": key, "certainty": certainty}))

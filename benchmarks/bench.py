@@ -870,7 +870,7 @@ In a fresh interpreter (`normal` / `halfnormal`, size 16; `import peerevidence.m
 * Quality part: {n_quality}/{n_all} repeated fits reach ESS bulk ≥ 1000, R̂ ≤ 1.01 and 0 divergences
   ({"meets" if quality_ok else "falls short"}): ESS bulk < 1000 in {n_ess_low} fits, R̂ > 1.01
   in {n_rhat_high}, divergences in {n_div_fits}.{div_text}
-* Exact check: {len(exact_fail_rows)}/{n_all} fits failed it (both > 0.1 posterior SD and > 4 MCSE){
+* Exact check: {len(exact_fail_rows)}/{n_all} fits failed it (both > 0.1 posterior SD and > 5 MCSE, the defaults of `meta.fit`){
         "; each was refitted with the same seed and 10× the draws:" if exact_fail_rows else "."
     }
 

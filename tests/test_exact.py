@@ -124,6 +124,7 @@ def test_every_theta_quantile_matches_an_independent_root_finder(eight_schools):
         b = v[i] / (v[i] + t2)
         means = (1 - b) * y[i] + b * post.m
         sds = np.sqrt(np.maximum(b * t2 + b**2 * post.s2, 1e-300))
+
         def gap(x, q, means=means, sds=sds):
             return float(np.sum(post.weight * stats.norm.cdf((x - means) / sds))) - q
 

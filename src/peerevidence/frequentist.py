@@ -49,6 +49,19 @@ class RandomEffects:
     def as_dict(self) -> dict[str, float | int | str | bool]:
         return asdict(self)
 
+    def summary(self) -> dict[str, float | None]:
+        """The REML line as stored with a fit: estimate, CI, tau2, I2 (None when undefined), PI."""
+        return {
+            "mu": self.mu,
+            "se": self.se,
+            "ci_lb": self.ci_lb,
+            "ci_ub": self.ci_ub,
+            "tau2": self.tau2,
+            "i2": None if math.isnan(self.i2) else self.i2,
+            "pi_lb": self.pi_lb,
+            "pi_ub": self.pi_ub,
+        }
+
 
 def _check(yi: np.ndarray, vi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(yi, dtype=float)

@@ -432,16 +432,7 @@ def fit(
             "theta_new": {key: exact["theta_new"][key] for key in ("mean", "sd", "q025", "q975")},
             "p_mu_gt_0": exact["p_mu_gt_0"],
         },
-        "reml": {
-            "mu": reml.mu,
-            "se": reml.se,
-            "ci_lb": reml.ci_lb,
-            "ci_ub": reml.ci_ub,
-            "tau2": reml.tau2,
-            "i2": None if math.isnan(reml.i2) else reml.i2,
-            "pi_lb": reml.pi_lb,
-            "pi_ub": reml.pi_ub,
-        },
+        "reml": reml.summary(),
         "priors": priors.as_dict(),
         "notes": notes_for(data.k, priors),
     }

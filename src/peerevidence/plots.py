@@ -62,6 +62,21 @@ def _finite(*xs: float | None) -> bool:
     return all(x is not None and math.isfinite(x) for x in xs)
 
 
+LABEL_CHARS = 28  # what fits the Study column (0.2 of a 10-inch figure) at 8.5 pt
+
+
+def _split_label(label: str, width: int = LABEL_CHARS) -> tuple[str, str]:
+    """A study label on at most two lines of ``width`` characters: cut at the last space that
+    fits (or mid-word when none does); a second line still too long ends in an ellipsis."""
+    if len(label) <= width:
+        return label, ""
+    cut = label.rfind(" ", 0, width + 1)
+    first, rest = (label[:cut], label[cut + 1 :]) if cut > 0 else (label[:width], label[width:])
+    if len(rest) > width:
+        rest = rest[: width - 1] + "\u2026"
+    return first, rest
+
+
 def _limits(data: ForestData) -> tuple[float, float]:
     values = [0.0]
     for r in data.rows:
@@ -141,7 +156,10 @@ def forest_svg(data: ForestData) -> str:
 
         y = ymax - 1.2
         for r in data.rows:
-            text(0.015, y, r.label, fontsize=8.5)
+            first, rest = _split_label(r.label)
+            text(0.015, y, first, fontsize=8.5)
+            if rest:  # continues on the shrunken-estimate line, clear of the Design column
+                text(0.015, y - 0.7, rest, fontsize=8.5)
             text(0.215, y, r.design, fontsize=8)
             text(0.29, y, r.n, fontsize=8)
             text(0.33, y, r.rob, fontsize=8)

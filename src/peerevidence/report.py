@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import math
 import re
@@ -332,7 +333,8 @@ def render(
 
 def _cached_svg(builder: _Builder, kind: str, key: Any, draw: Callable[[], str]) -> str:
     """Draw an SVG once per distinct input: cached under reports/.cache/svg by a hash of
-    its inputs and of the drawing libraries' versions (so an unchanged rerun is fast)."""
+    its inputs, the drawing code and the drawing libraries' versions (so an unchanged rerun
+    is fast and a changed plot is redrawn)."""
     from .cache import digest
 
     try:
@@ -342,7 +344,8 @@ def _cached_svg(builder: _Builder, kind: str, key: Any, draw: Callable[[], str])
         libs = [matplotlib.__version__, graphviz.__version__, _version()]
     except ImportError:  # pragma: no cover
         libs = [_version()]
-    name = digest({"kind": kind, "key": repr(key), "libs": libs})
+    code = _code_hashes(("plots.py", "diagram.py"))
+    name = digest({"kind": kind, "key": repr(key), "libs": libs, "code": code})
     path = builder.base.paths.reports / ".cache" / "svg" / f"{name}.svg"
     try:
         return path.read_text("utf-8")
@@ -378,6 +381,13 @@ REPORT_STAMP = Path(".cache") / "report.json"
 _CODE = ("report.py", "views.py", "plots.py", "diagram.py", "synthesis.py", "exact.py", "bib.py")
 
 
+@functools.cache
+def _code_hashes(names: tuple[str, ...]) -> dict[str, str]:
+    """SHA-256 of this package's source files (read once per process)."""
+    here = Path(__file__).parent
+    return {name: hashlib.sha256((here / name).read_bytes()).hexdigest() for name in names}
+
+
 def fingerprint(result: RunResult) -> str:
     """Everything the rendered report depends on: input files, fits, the previous run it is
     compared with, and this package's rendering code and templates."""
@@ -385,7 +395,7 @@ def fingerprint(result: RunResult) -> str:
     from .pipeline import input_hashes
 
     here = Path(__file__).parent
-    code = {name: hashlib.sha256((here / name).read_bytes()).hexdigest() for name in _CODE}
+    code = _code_hashes(_CODE)
     templates = {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((here / "templates").iterdir())
     }

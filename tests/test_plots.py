@@ -1,0 +1,61 @@
+"""Forest plot layout: study labels stay inside their column."""
+
+from __future__ import annotations
+
+import pytest
+from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextPath
+
+from peerevidence.plots import LABEL_CHARS, ForestData, ForestRow, _split_label, forest_svg
+
+# The Study column runs from 0.015 to the Design column at 0.215 of a 10-inch figure.
+COLUMN_PT = (0.215 - 0.015) * 10 * 72
+LONG_LABELS = [
+    "van Gestel-Timmermans et al. 2012",  # the label that ran into the Design column
+    "Lloyd-Evans, Mayo-Wilson, Harrison et al. 2014",
+    "Ranzenhofer-Wilfley-Tanofsky-Kraff et al. 2020",
+    "Supercalifragilisticexpialidociousness 2020",  # no space to cut at
+]
+
+
+def _width_pt(text: str) -> float:
+    path = TextPath((0, 0), text, size=8.5, prop=FontProperties(family="DejaVu Sans"))
+    return path.get_extents().width
+
+
+@pytest.mark.parametrize("label", LONG_LABELS)
+def test_long_labels_split_into_lines_that_fit_the_column(label):
+    first, rest = _split_label(label)
+    assert rest, "a label longer than the column must continue on a second line"
+    for line in (first, rest):
+        assert len(line) <= LABEL_CHARS
+        assert _width_pt(line) < COLUMN_PT - 4, line
+    if " " in label[: LABEL_CHARS + 1]:
+        assert label.startswith(first + " ")  # cut at a space, nothing lost from the first line
+
+
+def test_short_labels_are_left_alone():
+    assert _split_label("Johnson et al. 2018") == ("Johnson et al. 2018", "")
+
+
+def test_forest_svg_draws_both_lines_of_a_long_label():
+    label = "van Gestel-Timmermans et al. 2012"
+    row = ForestRow(label, "RCT", "260", "high", 0.1, -0.1, 0.3, 0.5)
+    svg = forest_svg(ForestData("t", "SMD", [row], pooled=(0.1, -0.1, 0.3)))
+    first, rest = _split_label(label)
+    assert f">{first}<" in svg
+    assert f">{rest}<" in svg
+    assert label not in svg
+
+
+def test_cached_svg_is_redrawn_when_the_drawing_code_changes(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from peerevidence import report
+
+    builder = SimpleNamespace(base=SimpleNamespace(paths=SimpleNamespace(reports=tmp_path)))
+    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>A</svg>") == "<svg>A</svg>"
+    # same inputs, same code: the cached drawing is reused
+    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>A</svg>"
+    monkeypatch.setattr(report, "_code_hashes", lambda names: {n: "edited" for n in names})
+    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>B</svg>"

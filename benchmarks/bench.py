@@ -218,7 +218,7 @@ def src_digest() -> str:
 
 def model_version() -> str:
     try:
-        from peerevidence.meta import MODEL_VERSION
+        from peerevidence.stats.model import MODEL_VERSION
 
         return MODEL_VERSION
     except Exception:  # noqa: BLE001 - reported, not needed
@@ -303,7 +303,7 @@ def quiet_warnings() -> None:
 
 def sim_data(k: int, seed: int, mu: float = 0.3, tau: float = 0.2, vlo: float = 0.01, vhi: float = 0.1):
     """Simulated analysis: theta_i ~ N(mu, tau^2), y_i ~ N(theta_i, v_i), v_i ~ U(vlo, vhi)."""
-    from peerevidence.meta import FitData
+    from peerevidence.stats.model import FitData
 
     rng = np.random.default_rng([seed, k])
     vi = rng.uniform(vlo, vhi, k)
@@ -312,15 +312,15 @@ def sim_data(k: int, seed: int, mu: float = 0.3, tau: float = 0.2, vlo: float = 
 
 
 def default_priors():
-    from peerevidence.meta import Priors
-    from peerevidence.priors import parse_mu_prior, parse_tau_prior
+    from peerevidence.stats.model import Priors
+    from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 
     return Priors(parse_mu_prior(DEFAULT_PRIOR_MU), parse_tau_prior(DEFAULT_PRIOR_TAU))
 
 
 def make_timed_models():
     """CompiledModels that records how long each compile (one per structure and size) took."""
-    from peerevidence.meta import CompiledModels
+    from peerevidence.stats.model import CompiledModels
 
     class TimedCompiledModels(CompiledModels):
         def __init__(self) -> None:
@@ -391,7 +391,7 @@ def nutpie_options(**options: Any) -> Iterator[None]:
 
 
 def exact_times(data: Any, priors: Any, with_theta: bool) -> float:
-    from peerevidence.exact import exact_posterior, summarise
+    from peerevidence.stats.exact import exact_posterior, summarise
 
     y, v = data.adjusted()
     t = time.perf_counter()
@@ -446,8 +446,8 @@ def project_analyses() -> tuple[list[dict[str, Any]], str]:
     store yi, vi and priors but not the bias terms).
     """
     try:
-        from peerevidence.pipeline import load_valid, plan
-        from peerevidence.table import evidence_table
+        from peerevidence.pooling.fitting import load_valid, plan
+        from peerevidence.pooling.table import evidence_table
 
         base, _ = load_valid(ROOT)
         analyses = plan(base, evidence_table(base), base.analysis.sampler)
@@ -460,9 +460,9 @@ def project_analyses() -> tuple[list[dict[str, Any]], str]:
         return list(by_key.values()), "pipeline.plan (evidence_table of the checkout)"
     except Exception as exc:  # noqa: BLE001 - fall back to the stored fits
         log(f"project could not be planned ({exc!r}); reading reports/fits/*.json")
-    from peerevidence.meta import FitData, Priors
-    from peerevidence.priors import parse_mu_prior, parse_tau_prior
-    from peerevidence.schema import SamplerSettings
+    from peerevidence.stats.model import FitData, Priors
+    from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+    from peerevidence.records.schema import SamplerSettings
 
     out: dict[str, dict[str, Any]] = {}
     for path in sorted((ROOT / "reports" / "fits").glob("*.json")):
@@ -490,9 +490,9 @@ def project_analyses() -> tuple[list[dict[str, Any]], str]:
 @section("fit_vs_exact", "Per-analysis fit time vs exact quadrature")
 def bench_fit_vs_exact(ctx: Context) -> Result:
     quiet_warnings()
-    from peerevidence import meta
-    from peerevidence.meta import fit, padded_size
-    from peerevidence.schema import SamplerSettings
+    from peerevidence.stats import model as meta
+    from peerevidence.stats.model import fit, padded_size
+    from peerevidence.records.schema import SamplerSettings
 
     repeats = 5 if ctx.quick else 9
     q_repeats = 11 if ctx.quick else 21
@@ -861,7 +861,7 @@ In this process (PyTensor's on-disk cache as found; the first row of each struct
         )
     }
 
-In a fresh interpreter (`normal` / `halfnormal`, size 16; `import peerevidence.meta, pymc` first):
+In a fresh interpreter (`normal` / `halfnormal`, size 16; `import peerevidence.stats.model, pymc` first):
 
 {table(["PyTensor cache", "import s", "compile s", "first fit s", "second fit ms"], child_rows)}
 
@@ -940,8 +940,8 @@ def child_compile() -> dict[str, Any]:
     t = time.perf_counter()
     import pymc  # noqa: F401
 
-    from peerevidence.meta import fit
-    from peerevidence.schema import SamplerSettings
+    from peerevidence.stats.model import fit
+    from peerevidence.records.schema import SamplerSettings
 
     import_s = time.perf_counter() - t
     models = make_timed_models()
@@ -970,8 +970,8 @@ def child_scale_k(k: int) -> dict[str, Any]:
     t = time.perf_counter()
     import pymc  # noqa: F401
 
-    from peerevidence.meta import fit, padded_size
-    from peerevidence.schema import SamplerSettings
+    from peerevidence.stats.model import fit, padded_size
+    from peerevidence.records.schema import SamplerSettings
 
     import_s = time.perf_counter() - t
     rss["after_import"] = peak_rss_mb()
@@ -983,7 +983,7 @@ def child_scale_k(k: int) -> dict[str, Any]:
     first = time.perf_counter() - t
     rss["after_first_fit"] = peak_rss_mb()
     del f1
-    from peerevidence import meta
+    from peerevidence.stats import model as meta
 
     with instrument(meta, FIT_STEPS) as steps:
         t = time.perf_counter()
@@ -1012,7 +1012,7 @@ def child_scale_k(k: int) -> dict[str, Any]:
 
 def child_scale_k_exact(k: int) -> dict[str, Any]:
     """The exact quadrature alone, in its own process (its own memory peak)."""
-    from peerevidence.exact import exact_posterior
+    from peerevidence.stats.exact import exact_posterior
 
     rss: dict[str, float] = {"after_import": peak_rss_mb(), "ru_maxrss_start": maxrss_mb()}
     data = sim_data(k, SEED)
@@ -1178,7 +1178,7 @@ def batch_inputs(n_max: int) -> tuple[list[tuple[str, list[str], np.ndarray, np.
         return float(np.median([a[3].max() / a[3].min() for a in items])) if items else float("nan")
 
     if n_real < n_max:
-        from peerevidence.frequentist import random_effects
+        from peerevidence.stats.frequentist import random_effects
 
         rng = np.random.default_rng([SEED, 6])
         if n_real:
@@ -1361,8 +1361,8 @@ def refit_failures(analyses: list, failed: list[str], factor: int = 10) -> list[
     if not failed:
         return []
     quiet_warnings()
-    from peerevidence.meta import FitData, fit
-    from peerevidence.schema import SamplerSettings
+    from peerevidence.stats.model import FitData, fit
+    from peerevidence.records.schema import SamplerSettings
 
     models = make_timed_models()
     by_name = {a[0]: a for a in analyses}
@@ -1633,7 +1633,7 @@ EXTRA_FIELDS = [("pval", "pval"), ("se_tau2", "se_tau2"), ("h2", "H2"), ("q", "Q
 def bench_reml_corpus(ctx: Context) -> Result:
     import pandas as pd
 
-    from peerevidence.frequentist import random_effects
+    from peerevidence.stats.frequentist import random_effects
 
     eff_path, ref_path = CORPUS / "effects_long.csv", CORPUS / "metafor_results.csv"
     if not (eff_path.exists() and ref_path.exists()):

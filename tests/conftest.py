@@ -38,7 +38,7 @@ def bcg(metafor_ref) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="session")
 def models():
     """Compiled nutpie models shared by every sampling test of the session."""
-    from peerevidence.meta import CompiledModels
+    from peerevidence.stats.model import CompiledModels
 
     return CompiledModels()
 

@@ -158,7 +158,7 @@ def validate(root: Path, *options: str) -> CliResult:
 
 def problems(root: Path) -> list[str]:
     """Errors then warnings of ``validate_project``, formatted as the CLI prints them."""
-    from peerevidence.validate import validate_project
+    from peerevidence.records.rules import validate_project
 
     _, report = validate_project(root)
     return [str(e) for e in report.errors] + [f"warning: {w}" for w in report.warnings]

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peerevidence.batch import Job, effects_from_frame, pool_json, read_csv, run_job, run_many
+from peerevidence.pooling.adhoc import Job, effects_from_frame, pool_json, read_csv, run_job, run_many
 from peerevidence.errors import DataError
-from peerevidence.meta import Priors
-from peerevidence.priors import parse_mu_prior, parse_tau_prior
-from peerevidence.schema import SamplerSettings
+from peerevidence.stats.model import Priors
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+from peerevidence.records.schema import SamplerSettings
 
 BCG_COUNTS = """study,ai,bi,ci,di
 Aronson,4,119,11,128
@@ -153,7 +153,7 @@ def jobs(n: int, seed: int = 5) -> list[Job]:
     out = []
     for i in range(n):
         k = 4 + i
-        from peerevidence.meta import FitData
+        from peerevidence.stats.model import FitData
 
         data = FitData(tuple(f"s{j}" for j in range(k)), rng.normal(0.2, 0.3, k), rng.uniform(0.02, 0.1, k))
         out.append(Job(f"a{i}", data, priors, SamplerSettings(draws=200, tune=200, seed=seed)))

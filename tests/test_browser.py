@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from peerevidence.report import render
+from peerevidence.report.render import render
 from projectkit import make_project
 from test_report import exact_result, hand_synthesis
 

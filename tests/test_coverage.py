@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from peerevidence.coverage import coverage_markdown
-from peerevidence.pipeline import load_valid
-from peerevidence.table import evidence_table
+from peerevidence.pooling.coverage import coverage_markdown
+from peerevidence.pooling.fitting import load_valid
+from peerevidence.pooling.table import evidence_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

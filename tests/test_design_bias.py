@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from peerevidence.exact import exact_posterior
-from peerevidence.meta import FitData, Priors, fit
-from peerevidence.priors import parse_mu_prior, parse_tau_prior
-from peerevidence.schema import SamplerSettings
+from peerevidence.stats.exact import exact_posterior
+from peerevidence.stats.model import FitData, Priors, fit
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+from peerevidence.records.schema import SamplerSettings
 
 PRIORS = Priors(parse_mu_prior("normal:0:1"), parse_tau_prior("halfnormal:0.5"))
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from peerevidence import effects
+from peerevidence.stats import effects
 
 # dat.bcg 2x2 counts (metafor documentation, ?dat.bcg): tpos, tneg, cpos, cneg
 BCG = {

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from peerevidence.exact import _conditionals, exact_posterior, summarise
-from peerevidence.frequentist import restricted_loglik
-from peerevidence.priors import parse_mu_prior, parse_tau_prior
+from peerevidence.stats.exact import _conditionals, exact_posterior, summarise
+from peerevidence.stats.frequentist import restricted_loglik
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 
 
 def grid_posterior(y, v, mu_prior, tau_prior, mu_lim, tau_max, n_mu=1501, n_tau=2001):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from peerevidence.frequentist import random_effects, restricted_loglik
+from peerevidence.stats.frequentist import random_effects, restricted_loglik
 
 FIELDS = {
     "mu": "mu",

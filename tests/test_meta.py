@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from peerevidence.meta import FitData, Priors, fit
-from peerevidence.priors import parse_mu_prior, parse_tau_prior
-from peerevidence.schema import SamplerSettings
+from peerevidence.stats.model import FitData, Priors, fit
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+from peerevidence.records.schema import SamplerSettings
 
 pytestmark = pytest.mark.slow
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from peerevidence.cache import run_lock
-from peerevidence.diff import project_changes
+from peerevidence.pooling.store import run_lock
+from peerevidence.synthesis.changes import project_changes
 from peerevidence.errors import LockBusy, ValidationFailed
-from peerevidence.pipeline import load_fits, run_fits
+from peerevidence.pooling.fitting import load_fits, run_fits
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"draws": 150, "tune": 150}
@@ -152,7 +152,7 @@ def test_sigkill_in_the_middle_of_writing_a_fit_leaves_the_previous_outputs_vali
     script = textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
-        import peerevidence.cache as cache
+        import peerevidence.pooling.store as cache
 
         def half_then_die(self, key, idata, summary):
             nc, _ = self.paths(key)
@@ -161,7 +161,7 @@ def test_sigkill_in_the_middle_of_writing_a_fit_leaves_the_previous_outputs_vali
                 os.kill(os.getpid(), signal.SIGKILL)
 
         cache.FitStore.save = half_then_die
-        from peerevidence.pipeline import run_fits
+        from peerevidence.pooling.fitting import run_fits
         run_fits(Path({str(root)!r}), {FAST!r}, {OUTCOMES!r}, force=True)
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=300)

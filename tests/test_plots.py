@@ -6,7 +6,7 @@ import pytest
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextPath
 
-from peerevidence.plots import LABEL_CHARS, ForestData, ForestRow, _split_label, forest_svg
+from peerevidence.report.forest import LABEL_CHARS, ForestData, ForestRow, _split_label, forest_svg
 
 # The Study column runs from 0.015 to the Design column at 0.215 of a 10-inch figure.
 COLUMN_PT = (0.215 - 0.015) * 10 * 72
@@ -51,7 +51,7 @@ def test_forest_svg_draws_both_lines_of_a_long_label():
 def test_cached_svg_is_redrawn_when_the_drawing_code_changes(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from peerevidence import report
+    from peerevidence.report import render as report
 
     builder = SimpleNamespace(base=SimpleNamespace(paths=SimpleNamespace(reports=tmp_path)))
     assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>A</svg>") == "<svg>A</svg>"

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from peerevidence.errors import DataError, PeerEvidenceError
-from peerevidence.exact import exact_posterior, summarise
-from peerevidence.frequentist import random_effects
-from peerevidence.pipeline import FitOutcome, RunResult, load_valid, plan
-from peerevidence.report import Scale, fmt, render, safe_page
-from peerevidence.synthesis import (
+from peerevidence.stats.exact import exact_posterior, summarise
+from peerevidence.stats.frequentist import random_effects
+from peerevidence.pooling.fitting import FitOutcome, RunResult, load_valid, plan
+from peerevidence.report.render import Scale, fmt, render, safe_page
+from peerevidence.synthesis.core import (
     Certainty,
     Downgrade,
     EdgeCertainty,
@@ -31,7 +31,7 @@ from peerevidence.synthesis import (
     SensitivityRow,
     Synthesis,
 )
-from peerevidence.table import evidence_table
+from peerevidence.pooling.table import evidence_table
 from projectkit import edit, make_project, run_cli
 
 PAYLOAD = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
@@ -333,7 +333,7 @@ def test_evidence_csv_has_outcome_labels(project):
 
 
 def test_generated_svg_is_checked(tmp_path):
-    from peerevidence.diagram import DiagramError, check_svg
+    from peerevidence.report.diagram import DiagramError, check_svg
 
     check_svg('<svg xmlns="http://www.w3.org/2000/svg"><a href="#edge-E01"><path d="M0 0"/></a></svg>')
     for bad in (
@@ -355,7 +355,7 @@ def test_missing_graphviz_is_one_clear_error(project, monkeypatch, tmp_path):
 
 def test_report_modules_do_not_import_pymc():
     code = (
-        "import sys, peerevidence.report, peerevidence.plots, peerevidence.diagram; "
+        "import sys, peerevidence.report.render, peerevidence.report.forest, peerevidence.report.diagram; "
         "bad = [m for m in ('pymc', 'pytensor', 'nutpie') if m in sys.modules]; "
         "assert not bad, bad"
     )
@@ -375,13 +375,13 @@ def test_fitted_project_renders_from_real_fits(project, models):
     """Fit the minimal project with PyMC (few draws), synthesise, render, rerender identically."""
     import warnings
 
-    from peerevidence.pipeline import load_fits, run_fits
+    from peerevidence.pooling.fitting import load_fits, run_fits
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = run_fits(project, {"draws": 100, "tune": 100}, models=models)
     try:
-        from peerevidence.synthesis import synthesise
+        from peerevidence.synthesis.core import synthesise
     except ImportError:  # pragma: no cover - before the lead's synthesis lands
         synthesis = Synthesis()
     else:

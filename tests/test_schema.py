@@ -1,4 +1,4 @@
-"""The pydantic models of peerevidence.schema, used directly (no files, no CLI)."""
+"""The pydantic models of peerevidence.records.schema, used directly (no files, no CLI)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
-from peerevidence.schema import (
+from peerevidence.records.schema import (
     AnalysisConfig,
     Arm,
     BiasSetting,
@@ -28,7 +28,7 @@ from peerevidence.schema import (
     SampleSize,
     Source,
 )
-from peerevidence.table import measure_route, record_rows, resolve_direction
+from peerevidence.pooling.table import measure_route, record_rows, resolve_direction
 from projectkit import (
     MINIMAL,
     dump_yaml,

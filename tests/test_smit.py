@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peerevidence.meta import FitData, Priors, fit
-from peerevidence.priors import parse_mu_prior, parse_tau_prior
-from peerevidence.project import load_project
-from peerevidence.reproduce import PUBLISHED, by_study, reproduce, smit_rows
-from peerevidence.schema import SamplerSettings
-from peerevidence.table import evidence_table
+from peerevidence.stats.model import FitData, Priors, fit
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+from peerevidence.records.project import load_project
+from evidence_checks.smit2022 import PUBLISHED, by_study, reproduce, smit_rows
+from peerevidence.records.schema import SamplerSettings
+from peerevidence.pooling.table import evidence_table
 
 ROOT = Path(__file__).resolve().parents[1]
 

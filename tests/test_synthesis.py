@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from peerevidence.meta import FitData, Priors
-from peerevidence.pipeline import Analysis, FitOutcome
-from peerevidence.priors import parse_mu_prior, parse_tau_prior
-from peerevidence.schema import CertaintyOverride, Outcome, SamplerSettings
-from peerevidence.synthesis import (
+from peerevidence.stats.model import FitData, Priors
+from peerevidence.pooling.fitting import Analysis, FitOutcome
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+from peerevidence.records.schema import CertaintyOverride, Outcome, SamplerSettings
+from peerevidence.synthesis.core import (
     SensitivityRow,
     _flips,
     certainty_of,

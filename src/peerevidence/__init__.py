@@ -10,7 +10,7 @@ Pipeline, one module per stage::
     report                 results + change model -> HTML
 """
 
-from .errors import (
+from peerevidence.errors import (
     DataError,
     FitFailed,
     LockBusy,
@@ -19,9 +19,9 @@ from .errors import (
     UsageError,
     ValidationFailed,
 )
-from .project import EvidenceBase, load_project
-from .table import evidence_table
-from .validate import check, validate_project
+from peerevidence.records.project import EvidenceBase, load_project
+from peerevidence.pooling.table import evidence_table
+from peerevidence.records.rules import check, validate_project
 
 __all__ = [
     "DataError",

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from .errors import PeerEvidenceError, UsageError
+from peerevidence.errors import PeerEvidenceError, UsageError
 
 out = Console(highlight=False, soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 160)
 err = Console(
@@ -48,7 +48,7 @@ def cli() -> None:
 @click.option("--quiet", "-q", is_flag=True, help="Print problems only, no summary.")
 def validate(project: Path, strict: bool, quiet: bool) -> None:
     """Check every record and evidence file; print one line per problem."""
-    from .validate import validate_project
+    from peerevidence.records.rules import validate_project
 
     base, report = validate_project(project)
     for e in report.errors:
@@ -70,8 +70,8 @@ def validate(project: Path, strict: bool, quiet: bool) -> None:
 @project_option
 def new_record(key: str, project: Path) -> None:
     """Write a commented template extraction/KEY.yaml for a study in references.bib."""
-    from .bib import load_bibliography
-    from .project import ProjectPaths
+    from peerevidence.records.bib import load_bibliography
+    from peerevidence.records.project import ProjectPaths
 
     paths = ProjectPaths(project)
     if not project.is_dir():
@@ -88,10 +88,10 @@ def new_record(key: str, project: Path) -> None:
     target = paths.extraction / f"{key}.yaml"
     if target.exists():
         raise UsageError(f"{paths.rel(target)}: a record already exists; edit it instead")
-    template = resources.files("peerevidence").joinpath("templates/record.yaml").read_text("utf-8")
+    template = resources.files("peerevidence").joinpath("records/template.yaml").read_text("utf-8")
     text = template.format(key=key, citation=bib[key].short())
     paths.extraction.mkdir(parents=True, exist_ok=True)
-    from .atomic import write_text
+    from peerevidence.atomic import write_text
 
     write_text(target, text)
     _say(err, f"wrote {paths.rel(target)}: fill in the TODOs, then run `peerevidence validate`")
@@ -171,7 +171,7 @@ def _fit(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force: b
     """Fit with a progress display; ``base`` is the already validated project, if loaded."""
     import warnings
 
-    from .pipeline import load_valid, run_fits
+    from peerevidence.pooling.fitting import load_valid, run_fits
 
     if base is None:
         base, _ = load_valid(project)
@@ -239,9 +239,9 @@ def _prior_options(func):
 
 
 def _pool_setup(prior_mu: str, prior_tau: str, draws, chains, seed):
-    from .meta import Priors
-    from .priors import parse_mu_prior, parse_tau_prior
-    from .schema import SamplerSettings
+    from peerevidence.stats.model import Priors
+    from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+    from peerevidence.records.schema import SamplerSettings
 
     priors = Priors(parse_mu_prior(prior_mu), parse_tau_prior(prior_tau))
     settings = SamplerSettings(**_overrides(draws, chains, seed))
@@ -263,8 +263,8 @@ def pool_cmd(file: Path, measure, prior_mu, prior_tau, draws, chains, seed, as_j
     """Pool one CSV of studies (metafor-style columns) with the Bayesian model."""
     import json
 
-    from .batch import Job, effects_from_frame, read_csv, run_job
-    from .cache import _jsonable
+    from peerevidence.pooling.adhoc import Job, effects_from_frame, read_csv, run_job
+    from peerevidence.pooling.store import _jsonable
 
     priors, settings = _pool_setup(prior_mu, prior_tau, draws, chains, seed)
     data, _ = effects_from_frame(read_csv(file), measure, str(file))
@@ -335,7 +335,7 @@ def pool_many_cmd(
     file: Path, measure, prior_mu, prior_tau, draws, chains, seed, workers, fmt, out_file
 ) -> None:
     """Pool every analysis of a long CSV (columns analysis, study, ...): one summary each."""
-    from .batch import Job, effects_from_frame, read_csv, split_analyses
+    from peerevidence.pooling.adhoc import Job, effects_from_frame, read_csv, split_analyses
 
     priors, settings = _pool_setup(prior_mu, prior_tau, draws, chains, seed)
     frame = read_csv(file)
@@ -345,7 +345,7 @@ def pool_many_cmd(
         jobs.append(Job(name, data, priors, settings))
     lines, failed = _run_pool_many(jobs, workers, fmt)
     if out_file is not None:
-        from .atomic import write_text
+        from peerevidence.atomic import write_text
 
         write_text(out_file, "".join(lines))
     else:
@@ -363,8 +363,8 @@ def _run_pool_many(jobs, workers: int, fmt: str) -> tuple[list[str], list[str]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from .batch import flatten, run_many
-    from .cache import _jsonable
+    from peerevidence.pooling.adhoc import flatten, run_many
+    from peerevidence.pooling.store import _jsonable
 
     executor = None
     if workers > 1:
@@ -397,8 +397,8 @@ def diff_cmd(project: Path) -> None:
     """What changed since the previous run: studies, pooled effect, interval, certainty."""
     from rich.table import Table
 
-    from .diff import project_changes
-    from .project import ProjectPaths
+    from peerevidence.synthesis.changes import project_changes
+    from peerevidence.records.project import ProjectPaths
 
     rows = project_changes(ProjectPaths(project).reports)
     if rows is None:
@@ -435,16 +435,16 @@ def diff_cmd(project: Path) -> None:
 )
 def coverage_cmd(project: Path, out_file: Path | None) -> None:
     """Coverage table: each study's design and data forms; poolable studies per outcome."""
-    from .coverage import coverage_markdown
-    from .pipeline import load_valid
-    from .table import evidence_table
+    from peerevidence.pooling.coverage import coverage_markdown
+    from peerevidence.pooling.fitting import load_valid
+    from peerevidence.pooling.table import evidence_table
 
     base, _ = load_valid(project)
     text = coverage_markdown(base, evidence_table(base))
     if out_file is None:
         click.echo(text, nl=False)
     else:
-        from .atomic import write_text
+        from peerevidence.atomic import write_text
 
         write_text(out_file, text)
         _say(err, f"wrote {out_file}")
@@ -455,7 +455,7 @@ def coverage_cmd(project: Path, out_file: Path | None) -> None:
 
 def _changes_of(result, synthesis):
     """Rows of "what changed since the previous run" (records this run's certainty first)."""
-    from .diff import project_changes, record_certainty
+    from peerevidence.synthesis.changes import project_changes, record_certainty
 
     reports = result.base.paths.reports
     record_certainty(reports, {oid: c.final for oid, c in synthesis.certainty.items()})
@@ -467,9 +467,9 @@ def _render_report(result, quiet: bool) -> Path:
     last render (then its files are left as they are: byte-identical by construction)."""
     import warnings
 
-    from .cache import run_lock
-    from .diff import record_certainty
-    from .report import current_stamp, fingerprint, render, write_stamp
+    from peerevidence.pooling.store import run_lock
+    from peerevidence.synthesis.changes import record_certainty
+    from peerevidence.report.render import current_stamp, fingerprint, render, write_stamp
 
     reports = result.base.paths.reports
     index = reports / "index.html"
@@ -483,7 +483,7 @@ def _render_report(result, quiet: bool) -> Path:
         return index
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from .synthesis import synthesise
+        from peerevidence.synthesis.core import synthesise
 
         synthesis = synthesise(result)
     with run_lock(reports):
@@ -502,7 +502,7 @@ def _render_report(result, quiet: bool) -> Path:
 @click.option("--quiet", "-q", is_flag=True, help="Print only where the report is.")
 def report_cmd(project: Path, quiet: bool) -> None:
     """Render the HTML evidence report from the stored fits (no sampling)."""
-    from .pipeline import load_fits
+    from peerevidence.pooling.fitting import load_fits
 
     result = load_fits(project)
     index = _render_report(result, quiet)
@@ -516,7 +516,7 @@ def report_cmd(project: Path, quiet: bool) -> None:
 @_fit_options
 def run_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force, quiet) -> None:
     """validate -> fit -> synthesise -> HTML report (the main job)."""
-    from .validate import validate_project
+    from peerevidence.records.rules import validate_project
 
     base, report = validate_project(project)
     for e in report.errors:
@@ -530,8 +530,8 @@ def run_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force
     result = _fit(project, outcomes, draws, chains, seed, force, quiet, base=base)
     failed = bool(result.failed)
     if outcomes:  # the report covers every outcome: read the other current fits from the store
-        from .errors import DataError
-        from .pipeline import load_fits
+        from peerevidence.errors import DataError
+        from peerevidence.pooling.fitting import load_fits
 
         try:
             result = load_fits(project, _overrides(draws, chains, seed))

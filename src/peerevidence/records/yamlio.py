@@ -21,7 +21,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from .errors import RecordError
+from peerevidence.errors import RecordError
 
 PathKey = tuple[str | int, ...]
 MAX_NODES = 200_000  # guards against alias bombs ("billion laughs")
@@ -148,7 +148,7 @@ def load_yaml(path: Path, display_path: str, cache_dir: Path | None = None) -> t
         pass
     data, index = parse_yaml(text, display_path)
     with contextlib.suppress(OSError, TypeError, ValueError):
-        from .atomic import write_text
+        from peerevidence.atomic import write_text
 
         payload = {"data": data, "lines": [[list(k), v] for k, v in index.lines.items()]}
         write_text(entry, json.dumps(payload))

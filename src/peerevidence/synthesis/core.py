@@ -111,13 +111,13 @@ from typing import TYPE_CHECKING, Any  # noqa: E402
 import numpy as np  # noqa: E402
 from scipy import special  # noqa: E402
 
-from .exact import exact_posterior  # noqa: E402
-from .frequentist import random_effects  # noqa: E402
-from .priors import parse_mu_prior, parse_tau_prior  # noqa: E402
+from peerevidence.stats.exact import exact_posterior  # noqa: E402
+from peerevidence.stats.frequentist import random_effects  # noqa: E402
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior  # noqa: E402
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import FitOutcome, RunResult
-    from .schema import Outcome
+    from peerevidence.pooling.fitting import FitOutcome, RunResult
+    from peerevidence.records.schema import Outcome
 
 RANDOMISED = frozenset({"rct", "cluster_rct", "pilot_rct"})
 OIS_PARTICIPANTS = 400  # optimal information size, GRADE rule of thumb (continuous outcomes)
@@ -322,7 +322,7 @@ def _grid(fit: FitOutcome, config) -> list[tuple[str, str]]:
 
 
 def _sensitivity_rows(fit: FitOutcome, grid, cache_dir: Path | None) -> list[SensitivityRow]:
-    from .cache import digest, dumps
+    from peerevidence.pooling.store import digest, dumps
 
     y, v = fit.analysis.data.adjusted()
     key = digest({"y": y, "v": v, "grid": grid, "version": 1})
@@ -346,7 +346,7 @@ def _sensitivity_rows(fit: FitOutcome, grid, cache_dir: Path | None) -> list[Sen
                 }
             )
         if path is not None:
-            from .atomic import write_text
+            from peerevidence.atomic import write_text
 
             write_text(path, dumps(raw))
     default = grid[0]
@@ -398,8 +398,8 @@ def _cached_path(
     result: RunResult, first: FitOutcome, second: FitOutcome, split: float, compute
 ) -> PathEffect:
     """Path effects depend only on the two fits and the split: cache them by those keys."""
-    from .atomic import write_text
-    from .cache import digest, dumps
+    from peerevidence.atomic import write_text
+    from peerevidence.pooling.store import digest, dumps
 
     key = digest({"first": first.key, "second": second.key, "split": split, "version": 1})
     path = result.base.paths.reports / "fits" / "paths" / f"{key}.json"

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-from .errors import UsageError
+from peerevidence.errors import UsageError
 
 # Turner et al. 2015, Table IV, column "non-pharmacological vs. placebo / control":
 # log(tau^2) ~ Normal(mu, sigma^2) for log odds ratios.

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .diagram import check_svg
+from peerevidence.report.diagram import check_svg
 
 SALT = "peerevidence-forest"
 COLOURS = {"observed": "#1f1f1f", "shrunken": "#3a78b5", "pooled": "#b5402a", "pi": "#d98e7e"}

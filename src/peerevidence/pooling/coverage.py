@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .project import EvidenceBase
+from peerevidence.records.project import EvidenceBase
 
 FORM_NAMES = {
     "continuous": "arm-level",

@@ -1,4 +1,4 @@
-"""Cross-file checks on an :class:`~peerevidence.project.EvidenceBase`.
+"""Cross-file checks on an :class:`~peerevidence.records.project.EvidenceBase`.
 
 Every rule appends to a list; nothing stops at the first problem. Errors make
 ``peerevidence validate`` exit 1; warnings are printed separately and become errors
@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import RecordError, describe_choices, sort_errors
-from .priors import parse_mu_prior, parse_tau_prior
-from .project import EvidenceBase, LoadedRecord, load_project
-from .schema import Outcome
-from .table import measure_route, resolve_direction
-from .yamlio import LineIndex, format_path
+from peerevidence.errors import RecordError, describe_choices, sort_errors
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+from peerevidence.records.project import EvidenceBase, LoadedRecord, load_project
+from peerevidence.records.schema import Outcome
+from peerevidence.pooling.table import measure_route, resolve_direction
+from peerevidence.records.yamlio import LineIndex, format_path
 
 KEPT_KEYWORDS = {"methods", "related", "gillard2015-reference"}
 DESIGNS_WITH_BIAS = (

@@ -9,10 +9,10 @@
     reports/references.html         every entry of references.bib
     reports/evidence_table.csv      the evidence table (one row per study x result)
 
-Computing is kept apart from drawing: :mod:`peerevidence.views` turns a :class:`RunResult`
+Computing is kept apart from drawing: :mod:`peerevidence.report.views` turns a :class:`RunResult`
 and a :class:`Synthesis` into plain view-model dicts; this module assembles the pages and
 the Jinja2 templates (autoescape on for all of them) only lay them out. The only markup inserted unescaped is the SVG we generate
-(:mod:`peerevidence.diagram`, :mod:`peerevidence.plots`), which escapes every text it
+(:mod:`peerevidence.report.diagram`, :mod:`peerevidence.report.forest`), which escapes every text it
 embeds and is checked against an allow-list first.
 
 Deterministic: nothing time- or path-dependent reaches the HTML (times stay in
@@ -34,9 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .atomic import write_text
-from .synthesis import LEVELS, Synthesis
-from .views import (  # noqa: F401  (Scale, fmt, safe_page are part of this module's API)
+from peerevidence.atomic import write_text
+from peerevidence.synthesis.core import LEVELS, Synthesis
+from peerevidence.report.views import (  # noqa: F401  (Scale, fmt, safe_page are part of this module's API)
     DESIGN_SHORT,
     LEVEL_WORDS,
     RATIO,
@@ -57,11 +57,11 @@ from .views import (  # noqa: F401  (Scale, fmt, safe_page are part of this modu
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import FitOutcome, RunResult
+    from peerevidence.pooling.fitting import FitOutcome, RunResult
 
 
 def _forest(builder: _Builder, fit: FitOutcome) -> str:
-    from .plots import ForestData, ForestRow, forest_svg
+    from peerevidence.report.forest import ForestData, ForestRow, forest_svg
 
     a, s = fit.analysis, fit.summary
     scale = builder.scale(a.outcome)
@@ -234,7 +234,7 @@ def environment(cache_dir: Path | None = None):
             cache_dir.mkdir(parents=True, exist_ok=True)
             bytecode_cache = FileSystemBytecodeCache(str(cache_dir))
     env = Environment(
-        loader=PackageLoader("peerevidence", "templates"),
+        loader=PackageLoader("peerevidence.report", "templates"),
         bytecode_cache=bytecode_cache,
         autoescape=True,  # every template, whatever its name
         undefined=StrictUndefined,
@@ -257,7 +257,7 @@ def evidence_csv(builder: _Builder) -> str:
 
 
 def build_index(builder: _Builder) -> dict[str, Any]:
-    from .diagram import EdgeStyle, change_model_svg
+    from peerevidence.report.diagram import EdgeStyle, change_model_svg
 
     edges = [builder.edge(e) for e in sorted(builder.model.edges, key=lambda e: _edge_sort(e.id))]
     styles = {e["id"]: EdgeStyle(e["status"], e["rating"]) for e in edges}
@@ -335,7 +335,7 @@ def _cached_svg(builder: _Builder, kind: str, key: Any, draw: Callable[[], str])
     """Draw an SVG once per distinct input: cached under reports/.cache/svg by a hash of
     its inputs, the drawing code and the drawing libraries' versions (so an unchanged rerun
     is fast and a changed plot is redrawn)."""
-    from .cache import digest
+    from peerevidence.pooling.store import digest
 
     try:
         import graphviz
@@ -344,7 +344,7 @@ def _cached_svg(builder: _Builder, kind: str, key: Any, draw: Callable[[], str])
         libs = [matplotlib.__version__, graphviz.__version__, _version()]
     except ImportError:  # pragma: no cover
         libs = [_version()]
-    code = _code_hashes(("plots.py", "diagram.py"))
+    code = _code_hashes(("report/forest.py", "report/diagram.py"))
     name = digest({"kind": kind, "key": repr(key), "libs": libs, "code": code})
     path = builder.base.paths.reports / ".cache" / "svg" / f"{name}.svg"
     try:
@@ -378,21 +378,22 @@ def _version() -> str:
 # --------------------------------------------------------------------------- skipping unchanged reports
 
 REPORT_STAMP = Path(".cache") / "report.json"
-_CODE = ("report.py", "views.py", "plots.py", "diagram.py", "synthesis.py", "exact.py", "bib.py")
+_CODE = ("report/*.py", "synthesis/*.py", "stats/exact.py", "records/bib.py")
 
 
 @functools.cache
 def _code_hashes(names: tuple[str, ...]) -> dict[str, str]:
-    """SHA-256 of this package's source files (read once per process)."""
-    here = Path(__file__).parent
-    return {name: hashlib.sha256((here / name).read_bytes()).hexdigest() for name in names}
+    """SHA-256 of this package's source files, by glob from the package root (read once per process)."""
+    root = Path(__file__).parents[1]
+    paths = sorted({p for name in names for p in root.glob(name)})
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
 def fingerprint(result: RunResult) -> str:
     """Everything the rendered report depends on: input files, fits, the previous run it is
     compared with, and this package's rendering code and templates."""
-    from .cache import digest, read_manifest
-    from .pipeline import input_hashes
+    from peerevidence.pooling.store import digest, read_manifest
+    from peerevidence.pooling.fitting import input_hashes
 
     here = Path(__file__).parent
     code = _code_hashes(_CODE)
@@ -431,6 +432,6 @@ def current_stamp(result: RunResult, key: str) -> dict[str, Any] | None:
 
 
 def write_stamp(result: RunResult, key: str, certainty: dict[str, str]) -> None:
-    from .cache import dumps
+    from peerevidence.pooling.store import dumps
 
     write_text(result.base.paths.reports / REPORT_STAMP, dumps({"key": key, "certainty": certainty}))

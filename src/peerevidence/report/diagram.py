@@ -22,8 +22,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import PeerEvidenceError
-from .schema import ChangeModel, Node
+from peerevidence.errors import PeerEvidenceError
+from peerevidence.records.schema import ChangeModel, Node
 
 KIND_TITLES = {
     "intervention": "Intervention",

@@ -15,8 +15,8 @@ from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import RecordError, describe_choices
-from .yamlio import LineIndex, format_path
+from peerevidence.errors import RecordError, describe_choices
+from peerevidence.records.yamlio import LineIndex, format_path
 
 
 def _unwrap(tp: Any) -> list[Any]:

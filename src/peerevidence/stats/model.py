@@ -26,7 +26,7 @@ Compile once, fit many: the PyMC model is compiled by nutpie once per model stru
 (prior families) and padded size, and reused with new data (``with_data``). Studies are
 padded to the next size in :data:`SIZES` with a zero-weight likelihood mask.
 
-Every fit is compared with the exact posterior (:mod:`peerevidence.exact`, itself checked
+Every fit is compared with the exact posterior (:mod:`peerevidence.stats.exact`, itself checked
 against brute-force integration of the raw likelihood): for mu, tau and theta_new, the
 largest |MCMC - exact| of the mean and the 2.5/50/97.5% quantiles is stored in posterior-SD
 units and in Monte Carlo standard errors; a fit whose discrepancy exceeds both
@@ -43,10 +43,10 @@ from typing import Any
 
 import numpy as np
 
-from .exact import ExactPosterior, exact_posterior, summarise
-from .frequentist import random_effects
-from .priors import Prior
-from .schema import SamplerSettings
+from peerevidence.stats.exact import ExactPosterior, exact_posterior, summarise
+from peerevidence.stats.frequentist import random_effects
+from peerevidence.stats.priors import Prior
+from peerevidence.records.schema import SamplerSettings
 
 MODEL_VERSION = "re-collapsed-2"
 SIZES = (16, 64, 256, 1024, 4096, 16384, 65536)

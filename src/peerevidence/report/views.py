@@ -3,8 +3,8 @@
 :class:`_Builder` turns a :class:`RunResult` and a :class:`Synthesis` into the dicts the
 Jinja2 templates lay out: numbers formatted, scales named (natural OR/HR/SMD and the
 harmonised scale), certainty with its reasons, every number with its locator. Computing
-stays here; drawing stays in :mod:`peerevidence.report` (pages), :mod:`peerevidence.plots`
-(forest plots) and :mod:`peerevidence.diagram` (the change-model diagram).
+stays here; drawing stays in :mod:`peerevidence.report.render` (pages), :mod:`peerevidence.report.forest`
+(forest plots) and :mod:`peerevidence.report.diagram` (the change-model diagram).
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
-from .schema import Edge, Outcome
-from .synthesis import LEVELS, Synthesis
+from peerevidence.errors import DataError
+from peerevidence.records.schema import Edge, Outcome
+from peerevidence.synthesis.core import LEVELS, Synthesis
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import FitOutcome, RunResult
+    from peerevidence.pooling.fitting import FitOutcome, RunResult
 
 SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]*(--[a-z][a-z0-9_]*)?$")
 RATIO = {"logOR": "OR", "logRR": "RR", "logHR": "HR"}
@@ -869,8 +869,8 @@ class _Builder:
         }
 
     def manifest(self) -> dict[str, Any]:
-        from .cache import versions
-        from .pipeline import input_hashes
+        from peerevidence.pooling.store import versions
+        from peerevidence.pooling.fitting import input_hashes
 
         m = self.result.manifest or {}
         inputs = input_hashes(self.base)

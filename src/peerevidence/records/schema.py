@@ -3,7 +3,7 @@
 These models check one file at a time: types, required fields, value ranges and rules
 that need only the file itself (a CI contains its estimate; events <= total). Rules that
 need several files (a record's key is in ``references.bib``; an outcome exists) live in
-:mod:`peerevidence.validate`.
+:mod:`peerevidence.records.rules`.
 
 Files and their models:
 

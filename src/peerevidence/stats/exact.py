@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import special
 
-from .priors import Prior
+from peerevidence.stats.priors import Prior
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 N_PANELS = 96

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from . import effects
-from .project import EvidenceBase
-from .schema import Outcome, Record
+from peerevidence.stats import effects
+from peerevidence.records.project import EvidenceBase
+from peerevidence.records.schema import Outcome, Record
 
 COLUMNS = [
     "study",

@@ -22,17 +22,17 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from .bib import Bibliography, load_bibliography
-from .diagnose import validate_model
-from .errors import RecordError
-from .schema import (
+from peerevidence.records.bib import Bibliography, load_bibliography
+from peerevidence.records.messages import validate_model
+from peerevidence.errors import RecordError
+from peerevidence.records.schema import (
     AnalysisConfig,
     CertaintyOverrides,
     ChangeModel,
     OutcomeCatalogue,
     Record,
 )
-from .yamlio import LineIndex, load_yaml
+from peerevidence.records.yamlio import LineIndex, load_yaml
 
 M = TypeVar("M", bound=BaseModel)
 

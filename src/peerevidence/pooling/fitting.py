@@ -4,7 +4,7 @@ Each outcome with poolable rows gives up to two analyses:
 
 * ``<outcome>``: every included study. For intervention-effect outcomes, studies of a design
   listed under ``design_bias`` in ``evidence/analysis.yaml`` enter with that design's bias
-  term and variance inflation (:class:`~peerevidence.schema.BiasSetting`);
+  term and variance inflation (:class:`~peerevidence.records.schema.BiasSetting`);
 * ``<outcome>--randomised``: randomised studies only (rct, cluster_rct, pilot_rct), no bias
   terms; always reported beside the first. When both hold the same data they share one fit.
 
@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .cache import FitStore, digest, file_sha256, run_lock, versions, write_manifest
-from .errors import ValidationFailed
-from .meta import MODEL_VERSION, CompiledModels, FitData, Priors, fit
-from .priors import parse_mu_prior, parse_tau_prior
-from .project import EvidenceBase
-from .schema import AnalysisConfig, Outcome, SamplerSettings
-from .table import evidence_table, pooling_data
-from .validate import check
+from peerevidence.pooling.store import FitStore, digest, file_sha256, run_lock, versions, write_manifest
+from peerevidence.errors import ValidationFailed
+from peerevidence.stats.model import MODEL_VERSION, CompiledModels, FitData, Priors, fit
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+from peerevidence.records.project import EvidenceBase
+from peerevidence.records.schema import AnalysisConfig, Outcome, SamplerSettings
+from peerevidence.pooling.table import evidence_table, pooling_data
+from peerevidence.records.rules import check
 
 RANDOMISED = frozenset({"rct", "cluster_rct", "pilot_rct"})
 VARIANTS = ("all", "randomised")
@@ -335,7 +335,7 @@ class RunResult:
 
 def load_valid(root: Path) -> tuple[EvidenceBase, list]:
     """Load and validate; raise ValidationFailed (every error) if the project is invalid."""
-    from .project import load_project
+    from peerevidence.records.project import load_project
 
     base, load_errors = load_project(root)
     report = check(base, load_errors)
@@ -354,8 +354,8 @@ def run_fits(
     base: EvidenceBase | None = None,
 ) -> RunResult:
     """validate -> table -> plan -> fit (cached); writes fits/, summary.*, manifest.json."""
-    from .atomic import write_text
-    from .cache import dumps
+    from peerevidence.atomic import write_text
+    from peerevidence.pooling.store import dumps
 
     if base is None:
         base, _ = load_valid(root)
@@ -401,7 +401,7 @@ def run_fits(
             "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         if outcomes:  # a partial run: keep the other analyses' entries from the last manifest
-            from .cache import read_manifest
+            from peerevidence.pooling.store import read_manifest
 
             fitted = {a.name for a in analyses}
             for name, entry in ((read_manifest(reports / "manifest.json") or {}).get("analyses", {})).items():
@@ -420,8 +420,8 @@ def load_fits(
     Raises DataError naming the first analysis whose fit is missing or out of date (the
     records, priors or settings changed since the last ``peerevidence fit``).
     """
-    from .cache import read_manifest
-    from .errors import DataError
+    from peerevidence.pooling.store import read_manifest
+    from peerevidence.errors import DataError
 
     base, _ = load_valid(root)
     sampler = base.analysis.sampler.model_copy(update=sampler_overrides or {})

@@ -14,7 +14,7 @@ from pathlib import Path
 import bibtexparser
 from bibtexparser.model import DuplicateBlockKeyBlock, Entry, ParsingFailedBlock
 
-from .errors import RecordError
+from peerevidence.errors import RecordError
 
 _LATEX = [
     (re.compile(r"\\[\"']\{?(\w)\}?"), r"\1"),

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_text
-from .cache import dumps, read_manifest
+from peerevidence.atomic import write_text
+from peerevidence.pooling.store import dumps, read_manifest
 
 TOLERANCE = 1e-12
 

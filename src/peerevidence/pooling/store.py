@@ -33,8 +33,8 @@ from typing import Any
 import numpy as np
 from filelock import FileLock, Timeout
 
-from .atomic import atomic_path, write_text
-from .errors import LockBusy
+from peerevidence.atomic import atomic_path, write_text
+from peerevidence.errors import LockBusy
 
 PACKAGES = ("peerevidence", "pymc", "pytensor", "nutpie", "arviz", "numpy", "scipy", "pandas")
 

@@ -460,9 +460,9 @@ def project_analyses() -> tuple[list[dict[str, Any]], str]:
         return list(by_key.values()), "pipeline.plan (evidence_table of the checkout)"
     except Exception as exc:  # noqa: BLE001 - fall back to the stored fits
         log(f"project could not be planned ({exc!r}); reading reports/fits/*.json")
+    from peerevidence.records.schema import SamplerSettings
     from peerevidence.stats.model import FitData, Priors
     from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
-    from peerevidence.records.schema import SamplerSettings
 
     out: dict[str, dict[str, Any]] = {}
     for path in sorted((ROOT / "reports" / "fits").glob("*.json")):
@@ -490,9 +490,9 @@ def project_analyses() -> tuple[list[dict[str, Any]], str]:
 @section("fit_vs_exact", "Per-analysis fit time vs exact quadrature")
 def bench_fit_vs_exact(ctx: Context) -> Result:
     quiet_warnings()
+    from peerevidence.records.schema import SamplerSettings
     from peerevidence.stats import model as meta
     from peerevidence.stats.model import fit, padded_size
-    from peerevidence.records.schema import SamplerSettings
 
     repeats = 5 if ctx.quick else 9
     q_repeats = 11 if ctx.quick else 21
@@ -870,7 +870,9 @@ In a fresh interpreter (`normal` / `halfnormal`, size 16; `import peerevidence.s
 * Quality part: {n_quality}/{n_all} repeated fits reach ESS bulk ≥ 1000, R̂ ≤ 1.01 and 0 divergences
   ({"meets" if quality_ok else "falls short"}): ESS bulk < 1000 in {n_ess_low} fits, R̂ > 1.01
   in {n_rhat_high}, divergences in {n_div_fits}.{div_text}
-* Exact check: {len(exact_fail_rows)}/{n_all} fits failed it (both > 0.1 posterior SD and > 5 MCSE, the defaults of `meta.fit`){
+* Exact check: {len(exact_fail_rows)}/{
+        n_all
+    } fits failed it (both > 0.1 posterior SD and > 5 MCSE, the defaults of `meta.fit`){
         "; each was refitted with the same seed and 10× the draws:" if exact_fail_rows else "."
     }
 
@@ -940,8 +942,8 @@ def child_compile() -> dict[str, Any]:
     t = time.perf_counter()
     import pymc  # noqa: F401
 
-    from peerevidence.stats.model import fit
     from peerevidence.records.schema import SamplerSettings
+    from peerevidence.stats.model import fit
 
     import_s = time.perf_counter() - t
     models = make_timed_models()
@@ -970,8 +972,8 @@ def child_scale_k(k: int) -> dict[str, Any]:
     t = time.perf_counter()
     import pymc  # noqa: F401
 
-    from peerevidence.stats.model import fit, padded_size
     from peerevidence.records.schema import SamplerSettings
+    from peerevidence.stats.model import fit, padded_size
 
     import_s = time.perf_counter() - t
     rss["after_import"] = peak_rss_mb()
@@ -1361,8 +1363,8 @@ def refit_failures(analyses: list, failed: list[str], factor: int = 10) -> list[
     if not failed:
         return []
     quiet_warnings()
-    from peerevidence.stats.model import FitData, fit
     from peerevidence.records.schema import SamplerSettings
+    from peerevidence.stats.model import FitData, fit
 
     models = make_timed_models()
     by_name = {a[0]: a for a in analyses}
@@ -1850,8 +1852,13 @@ def _timed_run(project: Path, env: dict[str, str]) -> dict[str, Any]:
     """`peerevidence run --quiet` as a user would call it; wall time and which fits were reused."""
     exe = shutil.which("peerevidence", path=str(Path(sys.executable).parent)) or "peerevidence"
     start = time.perf_counter()
-    proc = subprocess.run([exe, "run", "--project", str(project), "--quiet"], capture_output=True,
-                          text=True, env=env, timeout=3600)
+    proc = subprocess.run(
+        [exe, "run", "--project", str(project), "--quiet"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=3600,
+    )
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"peerevidence run failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -1867,8 +1874,8 @@ def bench_runs(ctx: Context) -> Result:
         tmp_path = Path(tmp)
         env = dict(os.environ)
         env["PYTENSOR_FLAGS"] = f"base_compiledir={tmp_path / 'pytensor-cache'}"
-        cold_empty = _timed_run(_copy_project(tmp_path / "a"), env)      # empty compile cache
-        cold_warm = _timed_run(_copy_project(tmp_path / "b"), env)       # PyTensor cache now warm
+        cold_empty = _timed_run(_copy_project(tmp_path / "a"), env)  # empty compile cache
+        cold_warm = _timed_run(_copy_project(tmp_path / "b"), env)  # PyTensor cache now warm
         project = tmp_path / "b"
         reruns = [_timed_run(project, env) for _ in range(repeats)]
         rel, old, new = CHANGED_RECORD
@@ -1880,16 +1887,31 @@ def bench_runs(ctx: Context) -> Result:
         reverted = _timed_run(project, env)
     rerun_s = median([r["seconds"] for r in reruns])
     rows = [
-        ["cold run, empty PyTensor compile cache (as on a fresh machine)", fmt(cold_empty["seconds"]),
-         f"{len(cold_empty['fitted'])} of {cold_empty['analyses']}"],
-        ["cold run, warm PyTensor compile cache", fmt(cold_warm["seconds"]),
-         f"{len(cold_warm['fitted'])} of {cold_warm['analyses']}"],
-        [f"unchanged rerun (median of {repeats})", fmt(rerun_s),
-         f"{max(len(r['fitted']) for r in reruns)} of {reruns[0]['analyses']}"],
-        [f"one changed record ({rel}: {old} -> {new})", fmt(changed["seconds"]),
-         f"{len(changed['fitted'])}: {', '.join(changed['fitted'])}"],
-        ["the change reverted (fit found in the content-addressed store)", fmt(reverted["seconds"]),
-         f"{len(reverted['fitted'])} of {reverted['analyses']}"],
+        [
+            "cold run, empty PyTensor compile cache (as on a fresh machine)",
+            fmt(cold_empty["seconds"]),
+            f"{len(cold_empty['fitted'])} of {cold_empty['analyses']}",
+        ],
+        [
+            "cold run, warm PyTensor compile cache",
+            fmt(cold_warm["seconds"]),
+            f"{len(cold_warm['fitted'])} of {cold_warm['analyses']}",
+        ],
+        [
+            f"unchanged rerun (median of {repeats})",
+            fmt(rerun_s),
+            f"{max(len(r['fitted']) for r in reruns)} of {reruns[0]['analyses']}",
+        ],
+        [
+            f"one changed record ({rel}: {old} -> {new})",
+            fmt(changed["seconds"]),
+            f"{len(changed['fitted'])}: {', '.join(changed['fitted'])}",
+        ],
+        [
+            "the change reverted (fit found in the content-addressed store)",
+            fmt(reverted["seconds"]),
+            f"{len(reverted['fitted'])} of {reverted['analyses']}",
+        ],
     ]
     only_its = changed["fitted"] == ["social_functioning"]
     md = (
@@ -1908,16 +1930,29 @@ def bench_runs(ctx: Context) -> Result:
         + "\n"
     )
     targets = [
-        {"target": f"unchanged rerun <= {RERUN_SECONDS_TARGET:g} s", "measured": f"{fmt(rerun_s)} s",
-         "verdict": "meets" if rerun_s <= RERUN_SECONDS_TARGET else "falls short"},
-        {"target": "one changed record refits only its outcomes",
-         "measured": ", ".join(changed["fitted"]) or "nothing", "verdict": "meets" if only_its else "falls short"},
-        {"target": "cold run (no numeric target)",
-         "measured": f"{fmt(cold_empty['seconds'])} s empty compile cache; {fmt(cold_warm['seconds'])} s warm",
-         "verdict": "reported"},
+        {
+            "target": f"unchanged rerun <= {RERUN_SECONDS_TARGET:g} s",
+            "measured": f"{fmt(rerun_s)} s",
+            "verdict": "meets" if rerun_s <= RERUN_SECONDS_TARGET else "falls short",
+        },
+        {
+            "target": "one changed record refits only its outcomes",
+            "measured": ", ".join(changed["fitted"]) or "nothing",
+            "verdict": "meets" if only_its else "falls short",
+        },
+        {
+            "target": "cold run (no numeric target)",
+            "measured": f"{fmt(cold_empty['seconds'])} s empty compile cache; {fmt(cold_warm['seconds'])} s warm",
+            "verdict": "reported",
+        },
     ]
-    raw = {"cold_empty": cold_empty, "cold_warm": cold_warm, "reruns": reruns, "changed": changed,
-           "reverted": reverted}
+    raw = {
+        "cold_empty": cold_empty,
+        "cold_warm": cold_warm,
+        "reruns": reruns,
+        "changed": changed,
+        "reverted": reverted,
+    }
     return Result(md, raw, targets)
 
 

@@ -14,6 +14,7 @@ as ``extraction/spare2020.yaml``. :data:`SPARE_RECORD` is a valid record for tha
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import re
 import shutil
@@ -22,6 +23,31 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+
+from peerevidence.pooling.fitting import AnalysisFit, RunResult, load_valid, plan
+from peerevidence.pooling.table import evidence_table
+from peerevidence.stats.exact import exact_posterior, summarise
+from peerevidence.stats.frequentist import random_effects
+from peerevidence.stats.summary import (
+    Diagnostics,
+    ExactCheck,
+    ExactSummary,
+    FitSummary,
+    Provenance,
+    RemlLine,
+    Stat,
+    StudyEstimate,
+)
+from peerevidence.synthesis import (
+    Certainty,
+    Downgrade,
+    EdgeCertainty,
+    Gaps,
+    PathEffect,
+    Sensitivity,
+    SensitivityRow,
+    Synthesis,
+)
 
 TESTS = Path(__file__).resolve().parent
 DATA = TESTS / "data"
@@ -172,3 +198,95 @@ def expectation(fixture: Path) -> tuple[str, str]:
     target = expected.split(":", 1)[0]
     assert re.fullmatch(r"extraction/\w+\.yaml", target), f"{fixture.name}: bad target {target!r}"
     return target, expected
+
+
+# --------------------------------------------------------------------------- fits without MCMC
+
+
+def exact_summary(analysis) -> FitSummary:
+    """A fit summary in the shape ``fit`` returns, computed exactly (no MCMC): the MCMC
+    fields carry the exact values, the diagnostics are plausible constants."""
+    y, v = analysis.data.adjusted()
+    post = exact_posterior(y, v, analysis.priors.mu, analysis.priors.tau)
+    ex = summarise(post, list(analysis.data.labels))
+    stats = {name: Stat.from_json(ex[name]) for name in ("mu", "tau", "theta_new")}
+    new = dataclasses.replace(stats["theta_new"], q50=None)
+    return FitSummary(
+        k=analysis.data.k,
+        measure=analysis.data.measure,
+        mu=stats["mu"],
+        tau=stats["tau"],
+        theta_new=new,
+        p_mu_gt_0=ex["p_mu_gt_0"],
+        theta=tuple(StudyEstimate.from_json(t) for t in ex["theta"]),
+        diagnostics=Diagnostics(rhat_max=1.001, ess_bulk_min=1500.0, ess_tail_min=1400.0, divergences=0),
+        exact_check=ExactCheck(0.0, 0.0, "mu.q50", True, 0.1, 5.0),
+        exact=ExactSummary(stats["mu"], stats["tau"], new, ex["p_mu_gt_0"]),
+        reml=RemlLine.from_json(random_effects(y, v, "REML").summary()),
+        priors=analysis.priors.as_dict(),
+        notes=("k = 1: the data say nothing about tau.",) if analysis.data.k == 1 else (),
+        provenance=Provenance(
+            key=analysis.key(),
+            model_version="test",
+            sampler=analysis.sampler.model_dump(),
+            versions={},
+            data={
+                "study": list(analysis.data.labels),
+                "yi": [float(x) for x in analysis.data.yi],
+                "vi": [float(x) for x in analysis.data.vi],
+                "design": list(analysis.rows["design"]),
+            },
+        ),
+    )
+
+
+def exact_result(root: Path) -> RunResult:
+    """A RunResult for a project, fits replaced by exact summaries (fast, deterministic)."""
+    base, _ = load_valid(root)
+    table = evidence_table(base)
+    fits = [
+        AnalysisFit(a, a.key(), True, 0.0, exact_summary(a)) for a in plan(base, table, base.analysis.sampler)
+    ]
+    return RunResult(base, table, fits, {})
+
+
+def hand_synthesis(result: RunResult) -> Synthesis:
+    """A Synthesis with every part filled, built by hand."""
+    rows = (
+        SensitivityRow("normal:0:1", "halfnormal:0.5", 0.3, 0.05, 0.55, 0.1, 0.98, True),
+        SensitivityRow("normal:0:1", "halfcauchy:0.5", 0.28, -0.1, 0.6, 0.3, 0.93, False),
+    )
+    return Synthesis(
+        certainty={
+            "hope": Certainty(
+                "hope",
+                "high",
+                (
+                    Downgrade("risk_of_bias", 1, "some concerns in the only trial"),
+                    Downgrade("imprecision", 0, "not serious: 115 participants"),
+                ),
+                "moderate",
+                override="low",
+                override_reason="reviewer judged the trial small",
+                override_by="tests",
+            )
+        },
+        edges={"E01": EdgeCertainty("E01", "quantitative", "low", ("hope",))},
+        sensitivity={"hope": Sensitivity("hope", rows, ("P(benefit) 0.98 -> 0.93 (crosses 0.95)",))},
+        paths=[
+            PathEffect(
+                ("peer_support", "hope", "readmission"),
+                ("E01", "E04"),
+                "hope",
+                "readmission",
+                "OR",
+                0.9,
+                0.6,
+                1.3,
+                0.7,
+                ("the link is causal",),
+                "Tentative.",
+            )
+        ],
+        gaps=Gaps(("E04",), (), ("symptoms",), ("hope",)),
+    )

@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peerevidence.pooling.adhoc import Job, effects_from_frame, pool_json, read_csv, run_job, run_many
 from peerevidence.errors import DataError
+from peerevidence.pooling.adhoc import Job, effects_from_frame, read_csv, run_job, run_many
+from peerevidence.records.schema import SamplerSettings
 from peerevidence.stats.model import Priors
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
-from peerevidence.records.schema import SamplerSettings
 
 BCG_COUNTS = """study,ai,bi,ci,di
 Aronson,4,119,11,128
@@ -192,7 +192,7 @@ def test_local_process_pool_gives_the_same_results_as_in_process():
     serial = list(run_many(batch))
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         parallel = list(run_many(batch, pool))
-    assert [r["mu"] for r in parallel] == [r["mu"] for r in serial]
+    assert [r.summary.mu for r in parallel] == [r.summary.mu for r in serial]
 
 
 @pytest.mark.slow
@@ -207,16 +207,20 @@ def test_dask_local_cluster_runs_the_same_batch():
         distributed.Client(cluster) as client,
     ):
         remote = list(run_many(batch, client.get_executor()))
-    assert [r["analysis"] for r in remote] == ["a0", "a1"]
-    assert [r["mu"] for r in remote] == [r["mu"] for r in serial]
+    assert [r.name for r in remote] == ["a0", "a1"]
+    assert [r.summary.mu for r in remote] == [r.summary.mu for r in serial]
 
 
 def test_pool_json_projection_drops_internal_fields():
-    summary = {
+    """to_dict() is a projection of the stored summary: provenance, notes and the exact
+    check's internals (exact_ok, tolerances) are not part of ``pool --json``."""
+    from peerevidence.stats.summary import FitSummary
+
+    stored = {
         "k": 1,
         "measure": "SMD",
-        "mu": {"mean": 0, "sd": 1, "q025": -2, "q50": 0, "q975": 2, "x": 9},
-        "tau": {"mean": None, "sd": None, "q025": 0, "q50": 1, "q975": 2},
+        "mu": {"mean": 0, "sd": 1, "q025": -2, "q50": 0, "q975": 2},
+        "tau": {"mean": None, "sd": None, "q025": 0, "q50": 1, "q975": 2, "undefined": "heavy tail"},
         "theta_new": {"mean": 0, "sd": 1, "q025": -2, "q975": 2},
         "p_mu_gt_0": 0.5,
         "theta": [{"study": "a", "mean": 0, "sd": 1, "q025": -2, "q975": 2}],
@@ -226,7 +230,11 @@ def test_pool_json_projection_drops_internal_fields():
             "ess_tail_min": 1,
             "divergences": 0,
             "exact_max_sd_discrepancy": 0,
+            "exact_max_z": 0,
+            "exact_worst": "mu.q50",
             "exact_ok": True,
+            "tolerance_sd": 0.1,
+            "tolerance_z": 5.0,
         },
         "exact": {
             "mu": {"mean": 0, "sd": 1, "q025": -2, "q50": 0, "q975": 2},
@@ -237,6 +245,14 @@ def test_pool_json_projection_drops_internal_fields():
         "reml": {k: 0 for k in ("mu", "se", "ci_lb", "ci_ub", "tau2", "i2", "pi_lb", "pi_ub")},
         "priors": {"mu": "normal:0:1", "tau": "halfnormal:0.5"},
         "notes": ["x"],
+        "key": "abc",
+        "model_version": "m",
+        "sampler": {},
+        "versions": {},
+        "data": {},
     }
-    out = pool_json(summary)
-    assert list(out) == KEYS and "x" not in out["mu"] and "exact_ok" not in out["diagnostics"]
+    summary = FitSummary.from_json(stored)
+    assert summary.to_json() == stored  # the stored form round-trips exactly
+    out = summary.to_dict()
+    assert list(out) == KEYS and "undefined" not in out["tau"] and "exact_ok" not in out["diagnostics"]
+    assert "notes" not in out and "key" not in out

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from peerevidence.report.render import render
-from projectkit import make_project
-from test_report import exact_result, hand_synthesis
+from projectkit import exact_result, hand_synthesis, make_project
 
 pytestmark = pytest.mark.browser
 

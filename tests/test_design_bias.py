@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from peerevidence.records.schema import SamplerSettings
 from peerevidence.stats.exact import exact_posterior
 from peerevidence.stats.model import FitData, Priors, fit
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
-from peerevidence.records.schema import SamplerSettings
 
 PRIORS = Priors(parse_mu_prior("normal:0:1"), parse_tau_prior("halfnormal:0.5"))
 
@@ -66,10 +66,10 @@ def test_pymc_model_limits_agree(models, bcg):
     plain = fit(plain_data, PRIORS, settings, models)
     tiny = fit(with_outlier(bcg, bias_sd=1e-9), PRIORS, settings, models)
     for stat in ("q025", "q50", "q975"):
-        assert tiny.summary["mu"][stat] == pytest.approx(
-            plain.summary["mu"][stat], abs=0.05 * plain.summary["mu"]["sd"]
+        assert getattr(tiny.summary.mu, stat) == pytest.approx(
+            getattr(plain.summary.mu, stat), abs=0.05 * plain.summary.mu.sd
         )
     huge = fit(with_outlier(bcg, bias_sd=1e4), PRIORS, settings, models)
     without = exact_posterior(y, v, PRIORS.mu, PRIORS.tau).mu()
-    assert abs(huge.summary["mu"]["mean"] - without.mean) < 0.1 * without.sd
-    assert huge.summary["diagnostics"]["exact_ok"] and huge.summary["diagnostics"]["divergences"] == 0
+    assert abs(huge.summary.mu.mean - without.mean) < 0.1 * without.sd
+    assert huge.summary.ok and huge.summary.diagnostics.divergences == 0

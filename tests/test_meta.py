@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from peerevidence.records.schema import SamplerSettings
 from peerevidence.stats.model import FitData, Priors, fit
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
-from peerevidence.records.schema import SamplerSettings
 
 pytestmark = pytest.mark.slow
 
@@ -31,43 +31,43 @@ def test_reference_datasets_agree_with_exact_and_do_not_diverge(models, eight_sc
     else:
         (y, v), mu, scale = bcg, "normal:0:1", 0.5
     f = _fit(models, y, v, mu, f"{tau}:{scale}")
-    d = f.summary["diagnostics"]
-    assert d["divergences"] == 0
-    assert d["rhat_max"] <= 1.01
-    assert d["ess_bulk_min"] >= 1000
-    assert d["exact_ok"], d
-    assert d["exact_max_sd_discrepancy"] < 0.25  # tail quantiles of theta_new carry the most MC error
-    ex = f.summary["exact"]["mu"]
-    assert abs(f.summary["mu"]["mean"] - ex["mean"]) < 0.1 * ex["sd"]
-    assert f.summary["reml"]["mu"] == pytest.approx(
+    d, x = f.summary.diagnostics, f.summary.exact_check
+    assert d.divergences == 0
+    assert d.rhat_max <= 1.01
+    assert d.ess_bulk_min >= 1000
+    assert x.ok, x
+    assert x.max_sd_discrepancy < 0.25  # tail quantiles of theta_new carry the most MC error
+    ex = f.summary.exact.mu
+    assert abs(f.summary.mu.mean - ex.mean) < 0.1 * ex.sd
+    assert f.summary.reml.mu == pytest.approx(
         {"eight_schools": 7.68561672495604, "bcg": -0.714532348365101}[case], abs=1e-6
     )
 
 
 def test_one_study_works_and_says_tau_is_prior_driven(models):
     f = _fit(models, [0.3], [0.04])
-    assert f.summary["k"] == 1
-    assert any("k = 1" in n and "prior" in n for n in f.summary["notes"])
-    assert f.summary["diagnostics"]["exact_ok"]
-    tau = f.summary["tau"]
-    assert 0 < tau["q025"] < tau["q50"] < tau["q975"]
+    assert f.summary.k == 1
+    assert any("k = 1" in n and "prior" in n for n in f.summary.notes)
+    assert f.summary.ok
+    tau = f.summary.tau
+    assert 0 < tau.q025 < tau.q50 < tau.q975
 
 
 def test_two_studies_work_and_say_tau_is_prior_driven(models):
     f = _fit(models, [0.3, -0.1], [0.04, 0.09])
-    assert any("k = 2" in n for n in f.summary["notes"])
-    assert f.summary["diagnostics"]["exact_ok"]
-    assert f.summary["diagnostics"]["divergences"] == 0
+    assert any("k = 2" in n for n in f.summary.notes)
+    assert f.summary.ok
+    assert f.summary.diagnostics.divergences == 0
 
 
 def test_same_seed_same_numbers_and_padding_does_not_matter(models, bcg):
     y, v = bcg
     a = _fit(models, y, v, draws=300, seed=7)
     b = _fit(models, y, v, draws=300, seed=7)
-    assert a.summary["mu"] == b.summary["mu"]
-    assert a.summary["theta"] == b.summary["theta"]
+    assert a.summary.mu == b.summary.mu
+    assert a.summary.theta == b.summary.theta
     c = _fit(models, y, v, draws=300, seed=8)
-    assert c.summary["mu"] != a.summary["mu"]
+    assert c.summary.mu != a.summary.mu
 
 
 def test_study_draws_are_stored_in_the_inference_data(models, bcg):

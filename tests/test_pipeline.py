@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from peerevidence.pooling.store import run_lock
-from peerevidence.synthesis.changes import project_changes
 from peerevidence.errors import LockBusy, ValidationFailed
 from peerevidence.pooling.fitting import load_fits, run_fits
+from peerevidence.pooling.store import run_lock
+from peerevidence.synthesis.changes import project_changes
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = {"draws": 150, "tune": 150}
@@ -75,7 +75,7 @@ def test_unchanged_rerun_reuses_every_fit(project, models):
     again = run_fits(root, FAST, OUTCOMES, models=models)
     assert all(f.reused for f in again.fits)
     assert {p.name: p.stat().st_mtime_ns for p in by_key.iterdir()} == mtimes
-    assert [f.summary["mu"] for f in again.fits] == [f.summary["mu"] for f in first.fits]
+    assert [f.summary.mu for f in again.fits] == [f.summary.mu for f in first.fits]
     # an unchanged rerun does not replace the "previous" run: the comparison stays with the
     # last different run (here: none yet), so the report of run 2 equals that of run 1
     assert not (root / "reports" / "manifest.previous.json").exists()

@@ -17,122 +17,18 @@ from pathlib import Path
 import pytest
 
 from peerevidence.errors import DataError, PeerEvidenceError
-from peerevidence.stats.exact import exact_posterior, summarise
-from peerevidence.stats.frequentist import random_effects
-from peerevidence.pooling.fitting import FitOutcome, RunResult, load_valid, plan
+from peerevidence.pooling.fitting import AnalysisFit, RunResult
 from peerevidence.report.render import Scale, fmt, render, safe_page
-from peerevidence.synthesis.core import (
-    Certainty,
-    Downgrade,
-    EdgeCertainty,
-    Gaps,
-    PathEffect,
-    Sensitivity,
-    SensitivityRow,
+from peerevidence.synthesis import (
     Synthesis,
 )
-from peerevidence.pooling.table import evidence_table
-from projectkit import edit, make_project, run_cli
+from projectkit import edit, exact_result, hand_synthesis, make_project, run_cli
 
 PAYLOAD = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
 RAW_TAGS = ("<script>alert(1)</script>", "<img src=x onerror", "onerror=alert(2)>")
 
 
 # --------------------------------------------------------------------------- cheap inputs
-
-
-def exact_summary(analysis) -> dict:
-    """A fit summary in the shape ``fit`` writes, computed exactly (no MCMC)."""
-    y, v = analysis.data.adjusted()
-    post = exact_posterior(y, v, analysis.priors.mu, analysis.priors.tau)
-    ex = summarise(post, list(analysis.data.labels))
-    reml = random_effects(y, v, "REML")
-    return {
-        "k": analysis.data.k,
-        "measure": analysis.data.measure,
-        "mu": ex["mu"],
-        "tau": ex["tau"],
-        "theta_new": {k: ex["theta_new"][k] for k in ("mean", "sd", "q025", "q975")},
-        "p_mu_gt_0": ex["p_mu_gt_0"],
-        "theta": [{k: t[k] for k in ("study", "mean", "sd", "q025", "q975")} for t in ex["theta"]],
-        "diagnostics": {
-            "rhat_max": 1.001,
-            "ess_bulk_min": 1500.0,
-            "ess_tail_min": 1400.0,
-            "divergences": 0,
-            "exact_max_sd_discrepancy": 0.0,
-            "exact_max_z": 0.0,
-            "exact_worst": "mu.q50",
-            "exact_ok": True,
-            "tolerance_sd": 0.1,
-            "tolerance_z": 4.0,
-        },
-        "exact": {k: ex[k] for k in ("mu", "tau", "theta_new", "p_mu_gt_0")},
-        "reml": reml.summary(),
-        "priors": analysis.priors.as_dict(),
-        "notes": ["k = 1: the data say nothing about tau."] if analysis.data.k == 1 else [],
-        "key": analysis.key(),
-        "model_version": "test",
-        "sampler": analysis.sampler.model_dump(),
-        "data": {
-            "study": list(analysis.data.labels),
-            "yi": [float(x) for x in analysis.data.yi],
-            "vi": [float(x) for x in analysis.data.vi],
-            "design": list(analysis.rows["design"]),
-        },
-    }
-
-
-def exact_result(root: Path) -> RunResult:
-    """A RunResult for a project, fits replaced by exact summaries (fast, deterministic)."""
-    base, _ = load_valid(root)
-    table = evidence_table(base)
-    fits = [
-        FitOutcome(a, a.key(), True, 0.0, exact_summary(a)) for a in plan(base, table, base.analysis.sampler)
-    ]
-    return RunResult(base, table, fits, {})
-
-
-def hand_synthesis(result: RunResult) -> Synthesis:
-    """A Synthesis with every part filled, built by hand."""
-    rows = (
-        SensitivityRow("normal:0:1", "halfnormal:0.5", 0.3, 0.05, 0.55, 0.1, 0.98, True),
-        SensitivityRow("normal:0:1", "halfcauchy:0.5", 0.28, -0.1, 0.6, 0.3, 0.93, False),
-    )
-    return Synthesis(
-        certainty={
-            "hope": Certainty(
-                "hope",
-                "high",
-                (
-                    Downgrade("risk_of_bias", 1, "some concerns in the only trial"),
-                    Downgrade("imprecision", 0, "not serious: 115 participants"),
-                ),
-                "moderate",
-                override="low",
-                override_reason="reviewer judged the trial small",
-                override_by="tests",
-            )
-        },
-        edges={"E01": EdgeCertainty("E01", "quantitative", "low", ("hope",))},
-        sensitivity={"hope": Sensitivity("hope", rows, ("P(benefit) 0.98 -> 0.93 (crosses 0.95)",))},
-        paths=[
-            PathEffect(
-                ("peer_support", "hope", "readmission"),
-                ("E01", "E04"),
-                "hope",
-                "readmission",
-                "OR",
-                0.9,
-                0.6,
-                1.3,
-                0.7,
-                ("the link is causal",),
-                "Tentative.",
-            )
-        ],
-        gaps=Gaps(("E04",), (), ("symptoms",), ("hope",)),
-    )
 
 
 def html_files(reports: Path) -> dict[str, bytes]:
@@ -188,11 +84,9 @@ def test_ratio_outcome_is_shown_on_its_natural_scale(project):
     result = exact_result(project)
     render(result, Synthesis())
     fit = next(f for f in result.fits if f.analysis.name == "readmission")
-    mu = fit.summary["mu"]
+    mu = fit.summary.mu
     # lower is better: OR = exp(-mu); the interval flips
-    expected = (
-        f"OR {fmt(math.exp(-mu['q50']))} ({fmt(math.exp(-mu['q975']))} to {fmt(math.exp(-mu['q025']))})"
-    )
+    expected = f"OR {fmt(math.exp(-mu.q50))} ({fmt(math.exp(-mu.q975))} to {fmt(math.exp(-mu.q025))})"
     html = (project / "reports" / "index.html").read_text("utf-8")
     assert expected in block(html, "E03")
     assert expected in (project / "reports" / "outcomes" / "readmission.html").read_text("utf-8")
@@ -281,7 +175,7 @@ def test_render_refuses_a_fit_named_outside_reports(project, tmp_path):
     result = exact_result(project)
     bad = result.fits[0]
     analysis = dataclasses.replace(bad.analysis, name="../../outside")
-    result.fits.append(FitOutcome(analysis, bad.key, True, 0.0, bad.summary))
+    result.fits.append(AnalysisFit(analysis, bad.key, True, 0.0, bad.summary))
     with pytest.raises(DataError, match="refusing"):
         render(result, Synthesis())
     assert not (project / "outside.html").exists() and not (tmp_path / "outside.html").exists()
@@ -311,8 +205,9 @@ def test_synthesis_sections_are_rendered(project):
 
 def test_outcome_page_shows_diagnostics_data_and_a_failed_check_loudly(project):
     result = exact_result(project)
-    fit = next(f for f in result.fits if f.analysis.name == "hope")
-    fit.summary["diagnostics"].update(exact_ok=False, exact_max_sd_discrepancy=0.4, exact_max_z=9.0)
+    i, fit = next((i, f) for i, f in enumerate(result.fits) if f.analysis.name == "hope")
+    failed = dataclasses.replace(fit.summary.exact_check, ok=False, max_sd_discrepancy=0.4, max_z=9.0)
+    result.fits[i] = dataclasses.replace(fit, summary=dataclasses.replace(fit.summary, exact_check=failed))
     render(result, Synthesis())
     page = (project / "reports" / "outcomes" / "hope.html").read_text("utf-8")
     assert "FAILED: the sampler disagrees with the exact posterior" in page
@@ -381,7 +276,7 @@ def test_fitted_project_renders_from_real_fits(project, models):
         warnings.simplefilter("ignore")
         result = run_fits(project, {"draws": 100, "tune": 100}, models=models)
     try:
-        from peerevidence.synthesis.core import synthesise
+        from peerevidence.synthesis import synthesise
     except ImportError:  # pragma: no cover - before the lead's synthesis lands
         synthesis = Synthesis()
     else:

@@ -8,6 +8,7 @@ import math
 import pytest
 from pydantic import ValidationError
 
+from peerevidence.pooling.table import measure_route, record_rows, resolve_direction
 from peerevidence.records.schema import (
     AnalysisConfig,
     Arm,
@@ -28,7 +29,6 @@ from peerevidence.records.schema import (
     SampleSize,
     Source,
 )
-from peerevidence.pooling.table import measure_route, record_rows, resolve_direction
 from projectkit import (
     MINIMAL,
     dump_yaml,

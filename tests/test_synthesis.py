@@ -7,17 +7,15 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from peerevidence.stats.model import FitData, Priors
-from peerevidence.pooling.fitting import Analysis, FitOutcome
-from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+from peerevidence.pooling.fitting import Analysis, AnalysisFit
 from peerevidence.records.schema import CertaintyOverride, Outcome, SamplerSettings
-from peerevidence.synthesis.core import (
-    SensitivityRow,
-    _flips,
-    certainty_of,
-    egger_p,
-    split_distance,
-)
+from peerevidence.stats.model import FitData, Priors
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+from peerevidence.stats.summary import Diagnostics, ExactCheck, ExactSummary, FitSummary, RemlLine, Stat
+from peerevidence.synthesis import SensitivityRow
+from peerevidence.synthesis.certainty import certainty_of, egger_p
+from peerevidence.synthesis.paths import split_distance
+from peerevidence.synthesis.sensitivity import flips
 
 OUTCOME = Outcome(id="hope", label="Hope", node="hope", measure="SMD", direction="higher_is_better")
 ASSOC = Outcome(
@@ -33,21 +31,28 @@ ASSOC = Outcome(
 
 def fake_fit(
     rows: dict, mu=(0.1, 0.3, 0.5), new=(0.02, 0.6), i2=0.0, outcome=OUTCOME, reml_pi=(0.05, 0.55), tau2=0.0
-) -> FitOutcome:
+) -> AnalysisFit:
     k = len(rows["design"])
     frame = pd.DataFrame({"study": [f"s{i}" for i in range(k)], **rows})
     data = FitData(tuple(frame["study"]), np.full(k, 0.3), np.asarray(frame["vi"], float))
     priors = Priors(parse_mu_prior("normal:0:1"), parse_tau_prior("halfnormal:0.5"))
-    analysis = Analysis(outcome.id, outcome, "all", data, priors, SamplerSettings(), frame)
-    summary = {
-        "k": k,
-        "mu": {"q025": mu[0], "q50": mu[1], "q975": mu[2]},
-        "theta_new": {"q025": new[0], "q975": new[1]},
-        "tau": {"q50": 0.1},
-        "reml": {"i2": i2, "pi_lb": reml_pi[0], "pi_ub": reml_pi[1], "tau2": tau2},
-        "priors": {"mu": "normal:0:1", "tau": "halfnormal:0.5"},
-    }
-    return FitOutcome(analysis, "key", True, 0.0, summary)
+    analysis = Analysis(outcome.id, outcome, "all", data, priors, SamplerSettings(), frame, 0.1, 5.0)
+    stat = Stat(q025=mu[0], q50=mu[1], q975=mu[2])
+    summary = FitSummary(
+        k=k,
+        measure="SMD",
+        mu=stat,
+        tau=Stat(q025=0.0, q50=0.1, q975=0.5),
+        theta_new=Stat(q025=new[0], q975=new[1]),
+        p_mu_gt_0=0.9,
+        theta=(),
+        diagnostics=Diagnostics(1.0, 1000.0, 1000.0, 0),
+        exact_check=ExactCheck(0.0, 0.0, "", True, 0.1, 5.0),
+        exact=ExactSummary(stat, Stat(q025=0.0, q50=0.1, q975=0.5), Stat(q025=new[0], q975=new[1]), 0.9),
+        reml=RemlLine(0.3, 0.1, 0.1, 0.5, tau2, i2, reml_pi[0], reml_pi[1]),
+        priors={"mu": "normal:0:1", "tau": "halfnormal:0.5"},
+    )
+    return AnalysisFit(analysis, "key", True, 0.0, summary)
 
 
 def rows(k, design="rct", rob="low", n=300.0, vi=0.02, indirect=None):
@@ -148,7 +153,7 @@ def srow(p, lo, hi, default=False, tau="halfnormal:0.5"):
 
 def test_flips_are_flagged_and_robust_results_are_not():
     robust = [srow(0.99, 0.05, 0.4, True), srow(0.98, 0.02, 0.42, tau="halfcauchy:0.5")]
-    assert _flips(robust) == ()
-    flips = _flips([srow(0.97, 0.01, 0.4, True), srow(0.93, -0.05, 0.45, tau="halfnormal:1")])
-    assert any("crosses 0.95" in f for f in flips)
-    assert any("includes no effect" in f for f in flips)
+    assert flips(robust) == ()
+    flagged = flips([srow(0.97, 0.01, 0.4, True), srow(0.93, -0.05, 0.45, tau="halfnormal:1")])
+    assert any("crosses 0.95" in f for f in flagged)
+    assert any("includes no effect" in f for f in flagged)

@@ -447,8 +447,8 @@ def test_unused_bib_entry_is_a_warning(project):
     write(project, BIB, read(project, BIB) + ORPHAN)
     warning = (
         f"warning: {BIB}:{line_no(project, BIB, '@article{orphan2001')}: orphan2001: BibTeX "
-        "entry is not used by any record or edge (keep it with keywords = {methods}, "
-        "{related} or {gillard2015-reference})"
+        "entry is not used by any record or edge (keep it with one of keywords = "
+        "{methods, related}: kept_bib_keywords in evidence/analysis.yaml)"
     )
     assert_reports(project, warning, code=0)
     assert_reports(project, warning, code=1, strict=True)

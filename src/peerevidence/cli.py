@@ -167,24 +167,7 @@ class _Progress:
             _say(err, f"{name:<44} {status:<7} {seconds:6.2f}s")
 
 
-def _fit(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force: bool, quiet: bool, base=None):
-    """Fit with a progress display; ``base`` is the already validated project, if loaded."""
-    import warnings
-
-    from peerevidence.pooling.fitting import load_valid, run_fits
-
-    if base is None:
-        base, _ = load_valid(project)
-    with _Progress(0, quiet) as progress, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = run_fits(
-            project,
-            _overrides(draws, chains, seed),
-            list(outcomes) or None,
-            force=force,
-            progress=progress,
-            base=base,
-        )
+def _fit_report(result, quiet: bool) -> None:
     reused = sum(f.reused for f in result.fits)
     if not quiet:
         _say(
@@ -193,15 +176,14 @@ def _fit(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force: b
             f"summaries in {result.base.paths.rel(result.base.paths.reports)}/summary.csv",
         )
     for f in result.failed:
-        d = f.summary["diagnostics"]
+        x = f.summary.exact_check
         _say(
             err,
             f"FAILED: {f.analysis.name}: MCMC disagrees with the exact posterior at "
-            f"{d['exact_worst']} ({d['exact_max_sd_discrepancy']:.3f} posterior SD, "
-            f"{d['exact_max_z']:.1f} MCSE); increase --draws or check the model",
+            f"{x.worst} ({x.max_sd_discrepancy:.3f} posterior SD, "
+            f"{x.max_z:.1f} MCSE); increase --draws or check the model",
             style="bold red",
         )
-    return result
 
 
 def _fit_options(func):
@@ -219,7 +201,11 @@ def _fit_options(func):
 @_fit_options
 def fit_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force, quiet) -> None:
     """Fit the Bayesian random-effects model for every outcome with poolable data."""
-    result = _fit(project, outcomes, draws, chains, seed, force, quiet)
+    from peerevidence.pooling.fitting import run_fits
+
+    with _Progress(0, quiet) as progress:
+        result = run_fits(project, _overrides(draws, chains, seed), list(outcomes) or None, force, progress)
+    _fit_report(result, quiet)
     if result.failed:
         sys.exit(1)
 
@@ -239,9 +225,9 @@ def _prior_options(func):
 
 
 def _pool_setup(prior_mu: str, prior_tau: str, draws, chains, seed):
+    from peerevidence.records.schema import SamplerSettings
     from peerevidence.stats.model import Priors
     from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
-    from peerevidence.records.schema import SamplerSettings
 
     priors = Priors(parse_mu_prior(prior_mu), parse_tau_prior(prior_tau))
     settings = SamplerSettings(**_overrides(draws, chains, seed))
@@ -263,17 +249,24 @@ def pool_cmd(file: Path, measure, prior_mu, prior_tau, draws, chains, seed, as_j
     """Pool one CSV of studies (metafor-style columns) with the Bayesian model."""
     import json
 
-    from peerevidence.pooling.adhoc import Job, effects_from_frame, read_csv, run_job
+    from peerevidence.pooling.adhoc import pool, read_csv
     from peerevidence.pooling.store import _jsonable
 
-    priors, settings = _pool_setup(prior_mu, prior_tau, draws, chains, seed)
-    data, _ = effects_from_frame(read_csv(file), measure, str(file))
-    result = run_job(Job(None, data, priors, settings))
-    ok, notes = result.pop("_exact_ok"), result.pop("_notes")
+    summary = pool(
+        read_csv(file),
+        measure=measure,
+        prior_mu=prior_mu,
+        prior_tau=prior_tau,
+        draws=draws,
+        chains=chains,
+        seed=seed,
+        name=str(file),
+    )
+    ok, notes = summary.ok, summary.notes
     if as_json:
-        click.echo(json.dumps(_jsonable(result), sort_keys=False))
+        click.echo(json.dumps(_jsonable(summary.to_dict()), sort_keys=False))
     else:
-        _print_pool(result)
+        _print_pool(summary.to_dict())
     for note in notes:
         _say(err, f"note: {note}")
     if not ok:
@@ -371,10 +364,10 @@ def _run_pool_many(jobs, workers: int, fmt: str) -> tuple[list[str], list[str]]:
         executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
     lines, failed, rows = [], [], []
     try:
-        for result in run_many(jobs, executor):
-            if not result.pop("_exact_ok"):
-                failed.append(result["analysis"])
-            result.pop("_notes")
+        for pooled in run_many(jobs, executor):
+            if not pooled.summary.ok:
+                failed.append(str(pooled.name))
+            result = pooled.to_dict()
             if fmt == "jsonl":
                 lines.append(json.dumps(_jsonable(result)) + "\n")
             else:
@@ -397,8 +390,8 @@ def diff_cmd(project: Path) -> None:
     """What changed since the previous run: studies, pooled effect, interval, certainty."""
     from rich.table import Table
 
-    from peerevidence.synthesis.changes import project_changes
     from peerevidence.records.project import ProjectPaths
+    from peerevidence.synthesis.changes import project_changes
 
     rows = project_changes(ProjectPaths(project).reports)
     if rows is None:
@@ -453,48 +446,13 @@ def coverage_cmd(project: Path, out_file: Path | None) -> None:
 # ----------------------------------------------------------------------------- report and run
 
 
-def _changes_of(result, synthesis):
-    """Rows of "what changed since the previous run" (records this run's certainty first)."""
-    from peerevidence.synthesis.changes import project_changes, record_certainty
-
-    reports = result.base.paths.reports
-    record_certainty(reports, {oid: c.final for oid, c in synthesis.certainty.items()})
-    return project_changes(reports)
-
-
-def _render_report(result, quiet: bool) -> Path:
-    """Synthesise and render, unless nothing the report depends on has changed since the
-    last render (then its files are left as they are: byte-identical by construction)."""
-    import warnings
-
-    from peerevidence.pooling.store import run_lock
-    from peerevidence.synthesis.changes import record_certainty
-    from peerevidence.report.render import current_stamp, fingerprint, render, write_stamp
-
-    reports = result.base.paths.reports
-    index = reports / "index.html"
-    key = fingerprint(result)
-    stamp = current_stamp(result, key)
-    if stamp is not None:
-        with run_lock(reports):
-            record_certainty(reports, stamp.get("certainty", {}))
-        if not quiet:
-            _say(err, "report: unchanged since the last render (inputs, fits and code are the same)")
-        return index
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from peerevidence.synthesis.core import synthesise
-
-        synthesis = synthesise(result)
-    with run_lock(reports):
-        changes = _changes_of(result, synthesis)
-        written = render(result, synthesis, changes)
-        certainty = {oid: c.final for oid, c in synthesis.certainty.items()}
-        write_stamp(result, fingerprint(result), certainty)
-    if not quiet:
-        pages = sum(1 for p in written if p.parent.name == "outcomes")
-        _say(err, f"report: index, {pages} outcome page(s), references and evidence_table.csv written")
-    return index
+def _report_lines(report, quiet: bool) -> None:
+    if quiet:
+        return
+    if report.rendered:
+        _say(err, f"report: index, {report.pages} outcome page(s), references and evidence_table.csv written")
+    else:
+        _say(err, "report: unchanged since the last render (inputs, fits and code are the same)")
 
 
 @cli.command("report")
@@ -503,12 +461,14 @@ def _render_report(result, quiet: bool) -> Path:
 def report_cmd(project: Path, quiet: bool) -> None:
     """Render the HTML evidence report from the stored fits (no sampling)."""
     from peerevidence.pooling.fitting import load_fits
+    from peerevidence.run import render_report
 
-    result = load_fits(project)
-    index = _render_report(result, quiet)
-    _say(out, f"report: {index}")
-    if result.failed:
-        _say(err, f"FAILED fits shown in the report: {', '.join(f.analysis.name for f in result.failed)}")
+    report = render_report(project)
+    _report_lines(report, quiet)
+    _say(out, f"report: {report.index}")
+    failed = load_fits(project).failed
+    if failed:
+        _say(err, f"FAILED fits shown in the report: {', '.join(f.analysis.name for f in failed)}")
         sys.exit(1)
 
 
@@ -516,30 +476,33 @@ def report_cmd(project: Path, quiet: bool) -> None:
 @_fit_options
 def run_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force, quiet) -> None:
     """validate -> fit -> synthesise -> HTML report (the main job)."""
-    from peerevidence.records.rules import validate_project
+    from peerevidence.errors import ValidationFailed
+    from peerevidence.run import run_project
 
-    base, report = validate_project(project)
-    for e in report.errors:
-        _say(out, str(e))
-    if report.errors:
-        _say(err, f"invalid: {len(report.errors)} error(s); fix them and run again", style="red")
+    try:
+        with _Progress(0, quiet) as progress:
+            done = run_project(
+                project,
+                outcomes=list(outcomes) or None,
+                force=force,
+                draws=draws,
+                chains=chains,
+                seed=seed,
+                progress=progress,
+            )
+    except ValidationFailed as exc:
+        for e in exc.errors:
+            _say(out, str(e))
+        _say(err, f"invalid: {len(exc.errors)} error(s); fix them and run again", style="red")
         sys.exit(1)
     if not quiet:
-        for w in report.warnings:
+        for w in done.warnings:
             _say(err, f"warning: {w}")
-    result = _fit(project, outcomes, draws, chains, seed, force, quiet, base=base)
-    failed = bool(result.failed)
-    if outcomes:  # the report covers every outcome: read the other current fits from the store
-        from peerevidence.errors import DataError
-        from peerevidence.pooling.fitting import load_fits
-
-        try:
-            result = load_fits(project, _overrides(draws, chains, seed))
-        except DataError as exc:
-            _say(err, f"note: the report covers only the outcomes fitted now ({exc})")
-    index = _render_report(result, quiet)
-    _say(out, f"report: {index}")
-    if failed or result.failed:
+    _fit_report(done.fits, quiet)
+    assert done.report is not None
+    _report_lines(done.report, quiet)
+    _say(out, f"report: {done.report.index}")
+    if done.failed:
         sys.exit(1)
 
 

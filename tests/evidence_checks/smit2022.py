@@ -12,8 +12,8 @@ from collections import defaultdict
 
 import numpy as np
 
-from peerevidence.stats.frequentist import RandomEffects, random_effects
 from peerevidence.records.project import EvidenceBase
+from peerevidence.stats.frequentist import RandomEffects, random_effects
 
 PUBLISHED = {  # Smit et al. 2022, abstract: Hedges' g (95% CI)
     "clinical": (0.19, 0.11, 0.27),

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peerevidence.stats import effects
 from peerevidence.errors import DataError
-from peerevidence.stats.model import CompiledModels, FitData, Priors, fit
 from peerevidence.records.schema import SamplerSettings
+from peerevidence.stats import effects
+from peerevidence.stats.model import CompiledModels, FitData, Priors, fit
+from peerevidence.stats.summary import FitSummary
 
 MEASURES = ("SMD", "MD", "OR", "RR", "HR", "GEN")
 BINARY_ABCD = ("ai", "bi", "ci", "di")
@@ -146,35 +147,6 @@ def _labels(raw: list[str], display: str) -> tuple[str, ...]:
 
 # --------------------------------------------------------------------------- JSON shape
 
-STAT_KEYS = ("mean", "sd", "q025", "q50", "q975")
-NEW_KEYS = ("mean", "sd", "q025", "q975")
-DIAG_KEYS = ("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "exact_max_sd_discrepancy")
-REML_KEYS = ("mu", "se", "ci_lb", "ci_ub", "tau2", "i2", "pi_lb", "pi_ub")
-
-
-def pool_json(summary: dict[str, Any]) -> dict[str, Any]:
-    """The documented ``pool --json`` object, exactly these keys."""
-    pick = lambda d, keys: {k: d.get(k) for k in keys}  # noqa: E731
-    ex = summary["exact"]
-    return {
-        "k": summary["k"],
-        "measure": summary["measure"],
-        "mu": pick(summary["mu"], STAT_KEYS),
-        "tau": pick(summary["tau"], STAT_KEYS),
-        "theta_new": pick(summary["theta_new"], NEW_KEYS),
-        "p_mu_gt_0": summary["p_mu_gt_0"],
-        "theta": [{"study": t["study"], **pick(t, NEW_KEYS)} for t in summary["theta"]],
-        "diagnostics": pick(summary["diagnostics"], DIAG_KEYS),
-        "exact": {
-            "mu": pick(ex["mu"], STAT_KEYS),
-            "tau": pick(ex["tau"], STAT_KEYS),
-            "theta_new": pick(ex["theta_new"], NEW_KEYS),
-            "p_mu_gt_0": ex["p_mu_gt_0"],
-        },
-        "reml": pick(summary["reml"], REML_KEYS),
-        "priors": dict(summary["priors"]),
-    }
-
 
 def flatten(obj: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested dict -> flat ``a_b_c`` columns (lists of per-study results are dropped)."""
@@ -213,19 +185,76 @@ def _models() -> CompiledModels:
     return _WORKER_MODELS
 
 
-def run_job(job: Job) -> dict[str, Any]:
+@dataclass(frozen=True)
+class PoolResult:
+    """One ad-hoc analysis: its name (``pool-many``) and the typed fit summary."""
+
+    name: str | None
+    summary: FitSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``pool --json`` object (with ``analysis`` first for ``pool-many``)."""
+        out = self.summary.to_dict()
+        return {"analysis": self.name, **out} if self.name is not None else out
+
+
+def run_job(job: Job) -> PoolResult:
     """Fit one job in this process (compiling at most once per model structure)."""
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = fit(job.data, job.priors, job.sampler, _models(), job.tolerance_sd, job.tolerance_z)
-    out = pool_json(result.summary)
-    if job.name is not None:
-        out = {"analysis": job.name, **out}
-    out["_exact_ok"] = result.summary["diagnostics"]["exact_ok"]
-    out["_notes"] = result.summary["notes"]
-    return out
+    return PoolResult(job.name, result.summary)
+
+
+def pool(
+    frame: pd.DataFrame,
+    *,
+    measure: str | None = None,
+    prior_mu: str = "normal:0:1",
+    prior_tau: str = "halfnormal:0.5",
+    draws: int | None = None,
+    chains: int | None = None,
+    seed: int | None = None,
+    name: str = "<data frame>",
+) -> FitSummary:
+    """Pool one table of studies with the Bayesian random-effects model.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A ``study`` column and either ``yi, vi``, binary ``ai, bi, ci, di`` (or
+        ``ai, n1i, ci, n2i``) or continuous ``m1i, sd1i, n1i, m2i, sd2i, n2i`` columns, as
+        in metafor's ``escalc``.
+    measure : {"SMD", "MD", "OR", "RR", "HR", "GEN"}, optional
+        The effect measure (default: GEN for yi/vi, SMD for means, OR for counts).
+    prior_mu, prior_tau : str
+        Prior specifications (see the README, "Priors").
+    draws, chains, seed : int, optional
+        Sampler settings (defaults from :class:`~peerevidence.records.schema.SamplerSettings`).
+    name : str
+        How errors name the input.
+
+    Returns
+    -------
+    FitSummary
+        ``.to_dict()`` is the object ``peerevidence pool --json`` prints.
+
+    Raises
+    ------
+    DataError, UsageError
+        Bad columns, values or prior specifications, with a one-line message.
+    """
+    from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+
+    if measure is not None and measure not in MEASURES:
+        raise DataError(f"{name}: measure {measure!r} is not known (accepted: {', '.join(MEASURES)})")
+    priors = Priors(parse_mu_prior(prior_mu), parse_tau_prior(prior_tau))
+    overrides = {k: v for k, v in (("draws", draws), ("chains", chains), ("seed", seed)) if v is not None}
+    settings = SamplerSettings(**overrides)
+    data, _ = effects_from_frame(frame, measure, name)
+    return run_job(Job(None, data, priors, settings)).summary
 
 
 def split_analyses(frame: pd.DataFrame, display: str) -> list[tuple[str, pd.DataFrame]]:
@@ -241,7 +270,7 @@ def split_analyses(frame: pd.DataFrame, display: str) -> list[tuple[str, pd.Data
     return groups
 
 
-def run_many(jobs: list[Job], executor: Executor | None = None) -> Iterator[dict[str, Any]]:
+def run_many(jobs: list[Job], executor: Executor | None = None) -> Iterator[PoolResult]:
     """Yield results in input order; ``executor`` may be any concurrent.futures Executor."""
     if executor is None:
         for job in jobs:

@@ -23,16 +23,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peerevidence.pooling.store import FitStore, digest, file_sha256, run_lock, versions, write_manifest
 from peerevidence.errors import ValidationFailed
+from peerevidence.pooling.store import FitStore, digest, file_sha256, run_lock, versions, write_manifest
+from peerevidence.pooling.table import evidence_table, pooling_data
+from peerevidence.records.project import EvidenceBase
+from peerevidence.records.rules import check
+from peerevidence.records.schema import RANDOMISED_DESIGNS, AnalysisConfig, Outcome, SamplerSettings
 from peerevidence.stats.model import MODEL_VERSION, CompiledModels, FitData, Priors, fit
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
-from peerevidence.records.project import EvidenceBase
-from peerevidence.records.schema import AnalysisConfig, Outcome, SamplerSettings
-from peerevidence.pooling.table import evidence_table, pooling_data
-from peerevidence.records.rules import check
+from peerevidence.stats.summary import FitSummary, Provenance
 
-RANDOMISED = frozenset({"rct", "cluster_rct", "pilot_rct"})
 VARIANTS = ("all", "randomised")
 
 
@@ -45,8 +45,8 @@ class Analysis:
     priors: Priors
     sampler: SamplerSettings
     rows: pd.DataFrame = field(repr=False, compare=False, hash=False)
-    tolerance_sd: float = 0.1
-    tolerance_z: float = 4.0
+    tolerance_sd: float
+    tolerance_z: float
 
     def key(self) -> str:
         d = self.data
@@ -67,17 +67,19 @@ class Analysis:
         )
 
 
-@dataclass
-class FitOutcome:
+@dataclass(frozen=True)
+class AnalysisFit:
+    """One planned analysis with its (new or reused) fit summary."""
+
     analysis: Analysis
     key: str
     reused: bool
     seconds: float
-    summary: dict[str, Any]
+    summary: FitSummary
 
     @property
     def failed(self) -> bool:
-        return not self.summary["diagnostics"]["exact_ok"]
+        return not self.summary.ok
 
 
 def derived_seed(seed: int, name: str) -> int:
@@ -123,7 +125,7 @@ def plan(
             continue
         priors = priors_for(outcome, config)
         for variant in VARIANTS:
-            sub = rows if variant == "all" else rows[rows["design"].isin(RANDOMISED)]
+            sub = rows if variant == "all" else rows[rows["design"].isin(RANDOMISED_DESIGNS)]
             if sub.empty:
                 continue
             sub = sub.reset_index(drop=True)
@@ -178,11 +180,11 @@ def fit_analyses(
     force: bool = False,
     models: CompiledModels | None = None,
     progress: Progress | None = None,
-) -> list[FitOutcome]:
+) -> list[AnalysisFit]:
     """Fit (or reuse) every analysis; write fits, links and summaries atomically."""
     store = FitStore(base.paths.reports)
     models = models or CompiledModels()
-    done: dict[str, FitOutcome] = {}
+    done: dict[str, AnalysisFit] = {}
     results = []
     for analysis in analyses:
         key = analysis.key()
@@ -202,28 +204,27 @@ def fit_analyses(
                 analysis.tolerance_sd,
                 analysis.tolerance_z,
             )
-            summary = dict(result.summary)
-            summary.update(
-                {
-                    "key": key,
-                    "model_version": MODEL_VERSION,
-                    "sampler": analysis.sampler.model_dump(),
-                    "versions": versions(),
-                    "data": {
+            summary = result.summary.with_provenance(
+                Provenance(
+                    key=key,
+                    model_version=MODEL_VERSION,
+                    sampler=analysis.sampler.model_dump(),
+                    versions=versions(),
+                    data={
                         "study": list(analysis.data.labels),
-                        "yi": analysis.data.yi,
-                        "vi": analysis.data.vi,
+                        "yi": [float(x) for x in analysis.data.yi],
+                        "vi": [float(x) for x in analysis.data.vi],
                         "design": list(analysis.rows["design"]),
                     },
-                }
+                )
             )
             store.save(key, result.idata, summary)
             reused = False
         store.link(key, analysis.name)
         seconds = time.perf_counter() - start
-        outcome = FitOutcome(analysis, key, reused, seconds, summary)
-        done.setdefault(key, outcome)
-        results.append(outcome)
+        fitted = AnalysisFit(analysis, key, reused, seconds, summary)
+        done.setdefault(key, fitted)
+        results.append(fitted)
         if progress:
             progress(analysis.name, "reused" if reused else "fitted", seconds)
     return results
@@ -271,48 +272,49 @@ SUMMARY_COLUMNS = [
 ]
 
 
-def summary_rows(fits: list[FitOutcome]) -> pd.DataFrame:
+def summary_rows(fits: list[AnalysisFit]) -> pd.DataFrame:
+    """One row per analysis: the columns of ``summary.csv`` (:data:`SUMMARY_COLUMNS`)."""
     rows = []
     for f in fits:
         s, a = f.summary, f.analysis
-        d = s["diagnostics"]
+        d, x = s.diagnostics, s.exact_check
         rows.append(
             {
                 "analysis": a.name,
                 "outcome": a.outcome.id,
                 "variant": a.variant,
                 "measure": a.outcome.measure,
-                "k": s["k"],
+                "k": s.k,
                 "n": float(np.nansum(a.rows["n"].to_numpy(float))),
                 "designs": ";".join(sorted(set(a.rows["design"]))),
-                "mu_mean": s["mu"]["mean"],
-                "mu_sd": s["mu"]["sd"],
-                "mu_q025": s["mu"]["q025"],
-                "mu_q50": s["mu"]["q50"],
-                "mu_q975": s["mu"]["q975"],
-                "tau_q025": s["tau"]["q025"],
-                "tau_q50": s["tau"]["q50"],
-                "tau_q975": s["tau"]["q975"],
-                "theta_new_q025": s["theta_new"]["q025"],
-                "theta_new_q975": s["theta_new"]["q975"],
-                "p_benefit": s["p_mu_gt_0"],
-                "reml_mu": s["reml"]["mu"],
-                "reml_se": s["reml"]["se"],
-                "reml_ci_lb": s["reml"]["ci_lb"],
-                "reml_ci_ub": s["reml"]["ci_ub"],
-                "reml_tau2": s["reml"]["tau2"],
-                "reml_i2": s["reml"]["i2"],
-                "reml_pi_lb": s["reml"]["pi_lb"],
-                "reml_pi_ub": s["reml"]["pi_ub"],
-                "rhat_max": d["rhat_max"],
-                "ess_bulk_min": d["ess_bulk_min"],
-                "ess_tail_min": d["ess_tail_min"],
-                "divergences": d["divergences"],
-                "exact_max_sd_discrepancy": d["exact_max_sd_discrepancy"],
-                "exact_max_z": d["exact_max_z"],
-                "exact_ok": d["exact_ok"],
-                "prior_mu": s["priors"]["mu"],
-                "prior_tau": s["priors"]["tau"],
+                "mu_mean": s.mu.mean,
+                "mu_sd": s.mu.sd,
+                "mu_q025": s.mu.q025,
+                "mu_q50": s.mu.q50,
+                "mu_q975": s.mu.q975,
+                "tau_q025": s.tau.q025,
+                "tau_q50": s.tau.q50,
+                "tau_q975": s.tau.q975,
+                "theta_new_q025": s.theta_new.q025,
+                "theta_new_q975": s.theta_new.q975,
+                "p_benefit": s.p_mu_gt_0,
+                "reml_mu": s.reml.mu,
+                "reml_se": s.reml.se,
+                "reml_ci_lb": s.reml.ci_lb,
+                "reml_ci_ub": s.reml.ci_ub,
+                "reml_tau2": s.reml.tau2,
+                "reml_i2": s.reml.i2,
+                "reml_pi_lb": s.reml.pi_lb,
+                "reml_pi_ub": s.reml.pi_ub,
+                "rhat_max": d.rhat_max,
+                "ess_bulk_min": d.ess_bulk_min,
+                "ess_tail_min": d.ess_tail_min,
+                "divergences": d.divergences,
+                "exact_max_sd_discrepancy": x.max_sd_discrepancy,
+                "exact_max_z": x.max_z,
+                "exact_ok": x.ok,
+                "prior_mu": s.priors["mu"],
+                "prior_tau": s.priors["tau"],
                 "seed": a.sampler.seed,
                 "key": f.key,
                 "reused": f.reused,
@@ -325,11 +327,11 @@ def summary_rows(fits: list[FitOutcome]) -> pd.DataFrame:
 class RunResult:
     base: EvidenceBase
     table: pd.DataFrame
-    fits: list[FitOutcome]
+    fits: list[AnalysisFit]
     manifest: dict[str, Any]
 
     @property
-    def failed(self) -> list[FitOutcome]:
+    def failed(self) -> list[AnalysisFit]:
         return [f for f in self.fits if f.failed]
 
 
@@ -344,6 +346,90 @@ def load_valid(root: Path) -> tuple[EvidenceBase, list]:
     return base, report.warnings
 
 
+def check_outcomes(base: EvidenceBase, outcomes: list[str] | None) -> None:
+    """Refuse outcome ids the project does not define (a usage error, with did-you-mean)."""
+    import difflib
+
+    from peerevidence.errors import UsageError
+
+    known = sorted(o.id for o in base.outcomes.outcomes) if base.outcomes else []
+    for oid in outcomes or []:
+        if oid not in known:
+            close = difflib.get_close_matches(oid, known, n=1)
+            hint = f"did you mean '{close[0]}'? " if close else ""
+            raise UsageError(
+                f"--outcome {oid}: not an outcome of evidence/outcomes.yaml ({hint}accepted: {', '.join(known)})"
+            )
+
+
+def fit_project(
+    base: EvidenceBase,
+    sampler_overrides: dict[str, Any] | None = None,
+    outcomes: list[str] | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    models: CompiledModels | None = None,
+) -> RunResult:
+    """table -> plan -> fit (cached) for a validated project; writes fits/, summary.csv,
+    summary.json and manifest.json. The caller holds the run lock.
+
+    With ``outcomes``, only their analyses are (re)fitted; every other analysis whose stored
+    fit is current is kept, so the summaries and the manifest always cover the whole project.
+    """
+    from peerevidence.atomic import write_text
+    from peerevidence.pooling.store import dumps
+
+    check_outcomes(base, outcomes)
+    sampler = base.analysis.sampler.model_copy(update=sampler_overrides or {})
+    table = evidence_table(base)
+    analyses = plan(base, table, sampler)
+    store = FitStore(base.paths.reports)
+    store.sweep()
+    chosen = [a for a in analyses if not outcomes or a.outcome.id in outcomes]
+    if progress:
+        progress("", "total", float(len(chosen)))
+    fitted = {f.analysis.name: f for f in fit_analyses(base, chosen, force, models, progress)}
+    fits = []
+    for analysis in analyses:
+        if analysis.name in fitted:
+            fits.append(fitted[analysis.name])
+        elif store.has(key := analysis.key()):
+            fits.append(AnalysisFit(analysis, key, True, 0.0, store.load_summary(key)))
+    reports = base.paths.reports
+    summary = summary_rows(fits)
+    write_text(reports / "summary.csv", summary.to_csv(index=False, float_format="%.10g"))
+    write_text(
+        reports / "summary.json",
+        dumps(
+            {f.analysis.name: {k: v for k, v in f.summary.to_json().items() if k != "versions"} for f in fits}
+        ),
+    )
+    manifest = {
+        "inputs": input_hashes(base),
+        "versions": versions(),
+        "sampler": sampler.model_dump(),
+        "analyses": {
+            f.analysis.name: {
+                "key": f.key,
+                "reused": f.reused,
+                "seconds": round(f.seconds, 3),
+                "seed": f.analysis.sampler.seed,
+                "outcome": f.analysis.outcome.id,
+                "variant": f.analysis.variant,
+                "studies": list(f.analysis.data.labels),
+                "k": f.summary.k,
+                "mu": f.summary.mu.to_json(),
+                "p_mu_gt_0": f.summary.p_mu_gt_0,
+                "exact_ok": f.summary.ok,
+            }
+            for f in sorted(fits, key=lambda f: f.analysis.name)
+        },
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    write_manifest(reports, manifest)
+    return RunResult(base, table, fits, manifest)
+
+
 def run_fits(
     root: Path,
     sampler_overrides: dict[str, Any] | None = None,
@@ -353,63 +439,11 @@ def run_fits(
     models: CompiledModels | None = None,
     base: EvidenceBase | None = None,
 ) -> RunResult:
-    """validate -> table -> plan -> fit (cached); writes fits/, summary.*, manifest.json."""
-    from peerevidence.atomic import write_text
-    from peerevidence.pooling.store import dumps
-
+    """validate -> :func:`fit_project`, holding the run lock."""
     if base is None:
         base, _ = load_valid(root)
-    sampler = base.analysis.sampler.model_copy(update=sampler_overrides or {})
-    table = evidence_table(base)
-    analyses = plan(base, table, sampler, outcomes)
-    if progress:
-        progress("", "total", float(len(analyses)))
-    reports = base.paths.reports
-    with run_lock(reports):
-        fits = fit_analyses(base, analyses, force=force, models=models, progress=progress)
-        summary = summary_rows(fits)
-        write_text(reports / "summary.csv", summary.to_csv(index=False, float_format="%.10g"))
-        write_text(
-            reports / "summary.json",
-            dumps(
-                {
-                    f.analysis.name: {k: v for k, v in f.summary.items() if k not in ("versions",)}
-                    for f in fits
-                }
-            ),
-        )
-        manifest = {
-            "inputs": input_hashes(base),
-            "versions": versions(),
-            "sampler": sampler.model_dump(),
-            "analyses": {
-                f.analysis.name: {
-                    "key": f.key,
-                    "reused": f.reused,
-                    "seconds": round(f.seconds, 3),
-                    "seed": f.analysis.sampler.seed,
-                    "outcome": f.analysis.outcome.id,
-                    "variant": f.analysis.variant,
-                    "studies": list(f.analysis.data.labels),
-                    "k": f.summary["k"],
-                    "mu": f.summary["mu"],
-                    "p_mu_gt_0": f.summary["p_mu_gt_0"],
-                    "exact_ok": f.summary["diagnostics"]["exact_ok"],
-                }
-                for f in fits
-            },
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        if outcomes:  # a partial run: keep the other analyses' entries from the last manifest
-            from peerevidence.pooling.store import read_manifest
-
-            fitted = {a.name for a in analyses}
-            for name, entry in ((read_manifest(reports / "manifest.json") or {}).get("analyses", {})).items():
-                if name not in fitted and entry.get("outcome") not in outcomes:
-                    manifest["analyses"].setdefault(name, entry)
-            manifest["analyses"] = dict(sorted(manifest["analyses"].items()))
-        write_manifest(reports, manifest)
-    return RunResult(base, table, fits, manifest)
+    with run_lock(base.paths.reports):
+        return fit_project(base, sampler_overrides, outcomes, force, progress, models)
 
 
 def load_fits(
@@ -420,8 +454,8 @@ def load_fits(
     Raises DataError naming the first analysis whose fit is missing or out of date (the
     records, priors or settings changed since the last ``peerevidence fit``).
     """
-    from peerevidence.pooling.store import read_manifest
     from peerevidence.errors import DataError
+    from peerevidence.pooling.store import read_manifest
 
     base, _ = load_valid(root)
     sampler = base.analysis.sampler.model_copy(update=sampler_overrides or {})
@@ -435,6 +469,6 @@ def load_fits(
                 f"{base.paths.rel(base.paths.reports)}/fits: no current fit for '{analysis.name}' "
                 "(inputs changed or never fitted); run `peerevidence fit` or `peerevidence run`"
             )
-        fits.append(FitOutcome(analysis, key, True, 0.0, store.load_summary(key)))
+        fits.append(AnalysisFit(analysis, key, True, 0.0, store.load_summary(key)))
     manifest = read_manifest(base.paths.reports / "manifest.json") or {}
     return RunResult(base, table, fits, manifest)

@@ -35,6 +35,7 @@ from filelock import FileLock, Timeout
 
 from peerevidence.atomic import atomic_path, write_text
 from peerevidence.errors import LockBusy
+from peerevidence.stats.summary import FitSummary
 
 PACKAGES = ("peerevidence", "pymc", "pytensor", "nutpie", "arviz", "numpy", "scipy", "pandas")
 
@@ -118,41 +119,55 @@ class FitStore:
         nc, js = self.paths(key)
         return nc.exists() and js.exists()
 
-    def load_summary(self, key: str) -> dict[str, Any]:
-        return json.loads(self.paths(key)[1].read_text("utf-8"))
+    def load_summary(self, key: str) -> FitSummary:
+        return FitSummary.from_json(json.loads(self.paths(key)[1].read_text("utf-8")))
 
-    def save(self, key: str, idata: Any, summary: dict[str, Any]) -> None:
+    def save(self, key: str, idata: Any, summary: FitSummary) -> None:
         nc, js = self.paths(key)
         with atomic_path(nc, ".nc") as tmp:
             idata.to_netcdf(str(tmp), engine="h5netcdf")
-        write_text(js, dumps(summary))
+        write_text(js, dumps(summary.to_json()))
+
+    def posterior_draws(self, key: str, name: str) -> np.ndarray:
+        """All posterior draws of one variable of a stored fit, chains concatenated."""
+        import xarray as xr
+
+        with xr.open_dataset(self.paths(key)[0], group="posterior", engine="h5netcdf") as post:
+            return np.asarray(post[name].values, dtype=float).ravel()
 
     def link(self, key: str, name: str) -> None:
         """Point ``fits/<name>.nc|json`` at the keyed files (atomic replace of the links)."""
         for src, suffix in zip(self.paths(key), (".nc", ".json"), strict=True):
             target = self.root / f"{name}{suffix}"
+            if _same_file(src, target):
+                continue  # already linked: os.replace() of two links to one inode does nothing
             tmp = self.root / f".{name}{suffix}.link-{os.getpid()}"
-            if tmp.exists():
-                tmp.unlink()
+            tmp.unlink(missing_ok=True)
             try:
                 os.link(src, tmp)
             except OSError:  # file systems without hard links: fall back to a copy
                 tmp.write_bytes(src.read_bytes())
             os.replace(tmp, target)
+            tmp.unlink(missing_ok=True)
 
-    def prune(self, keep: set[str]) -> int:
-        """Delete keyed fits not in ``keep`` and not linked by any analysis name."""
+    def sweep(self) -> int:
+        """Remove temporaries that killed runs left behind (call with the run lock held)."""
         removed = 0
-        if not self.by_key.is_dir():
-            return 0
-        for path in self.by_key.iterdir():
-            key = path.name.split(".")[0]
-            if key in keep or path.name.startswith("."):
+        for folder in (self.root, self.by_key):
+            if not folder.is_dir():
                 continue
-            if path.stat().st_nlink <= 1:
-                path.unlink()
-                removed += 1
+            for path in folder.iterdir():
+                if path.name.startswith(".") and (".link-" in path.name or path.name.endswith(".tmp")):
+                    path.unlink(missing_ok=True)
+                    removed += 1
         return removed
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 @contextmanager

@@ -22,9 +22,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from peerevidence.errors import RecordError
 from peerevidence.records.bib import Bibliography, load_bibliography
 from peerevidence.records.messages import validate_model
-from peerevidence.errors import RecordError
 from peerevidence.records.schema import (
     AnalysisConfig,
     CertaintyOverrides,
@@ -109,6 +109,35 @@ class EvidenceBase:
     @property
     def root(self) -> Path:
         return self.paths.root
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The project's words for what is compared (never hard-coded in the package)."""
+
+    intervention: str
+    comparator: str
+
+
+def intervention_node(cm: ChangeModel | None) -> str:
+    """The change model's intervention node: ``meta.intervention_node`` or the first node of
+    kind ``intervention`` ("" when there is none)."""
+    if cm is None:
+        return ""
+    if cm.meta.intervention_node:
+        return cm.meta.intervention_node
+    return next((n.id for n in cm.nodes if n.kind == "intervention"), "")
+
+
+def wording(cm: ChangeModel | None) -> Wording:
+    """``meta.intervention`` / ``meta.comparator``, else the intervention node's label and
+    "control"."""
+    if cm is None:
+        return Wording("the intervention", "control")
+    node = intervention_node(cm)
+    label = next((n.label for n in cm.nodes if n.id == node), None)
+    intervention = cm.meta.intervention or (label[:1].lower() + label[1:] if label else "the intervention")
+    return Wording(intervention, cm.meta.comparator or "control")
 
 
 def _load_model(

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peerevidence.errors import RecordError, describe_choices, sort_errors
-from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 from peerevidence.records.project import EvidenceBase, LoadedRecord, load_project
+from peerevidence.records.routes import measure_route, resolve_direction
 from peerevidence.records.schema import Outcome
-from peerevidence.pooling.table import measure_route, resolve_direction
 from peerevidence.records.yamlio import LineIndex, format_path
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 
-KEPT_KEYWORDS = {"methods", "related", "gillard2015-reference"}
 DESIGNS_WITH_BIAS = (
     "pilot_rct",
     "non_randomised_comparison",
@@ -33,7 +32,9 @@ DESIGNS_WITH_BIAS = (
 
 
 @dataclass
-class Report:
+class Findings:
+    """What validation found: errors (the project cannot be run) and warnings."""
+
     errors: list[RecordError] = field(default_factory=list)
     warnings: list[RecordError] = field(default_factory=list)
 
@@ -53,7 +54,7 @@ def _hint(value: str, known: Iterable[str]) -> str:
 class _Checker:
     """Holds the evidence base and the report while the rules run."""
 
-    def __init__(self, base: EvidenceBase, report: Report):
+    def __init__(self, base: EvidenceBase, report: Findings):
         self.base = base
         self.report = report
         self.nodes = {n.id for n in base.change_model.nodes} if base.change_model else set()
@@ -410,18 +411,19 @@ class _Checker:
                 used.add(e.source)
                 used.update(e.cites)
             used.update(u.key for u in cm.uncited)
+        kept = set(self.base.analysis.kept_bib_keywords)
         for key in self.base.bib.keys():  # noqa: SIM118 (sorted keys of a Bibliography)
             ref = self.base.bib[key]
             keywords = set(re.split(r"[,;\s]+", ref.get("keywords") or ""))
-            if key not in used and not keywords & KEPT_KEYWORDS:
+            if key not in used and not keywords & kept:
                 self.report.add(
                     RecordError(
                         self.base.bib.path,
                         ref.line,
                         key,
-                        "BibTeX entry is not used by any record or edge "
-                        "(keep it with keywords = {methods}, {related} or "
-                        "{gillard2015-reference})",
+                        "BibTeX entry is not used by any record or edge (keep it with one of "
+                        f"keywords = {{{', '.join(sorted(kept))}}}: kept_bib_keywords in "
+                        "evidence/analysis.yaml)",
                         warning=True,
                     )
                 )
@@ -471,9 +473,9 @@ def _sources(rec) -> list[tuple[tuple[str | int, ...], object]]:
     return out
 
 
-def check(base: EvidenceBase, load_errors: Iterable[RecordError] = ()) -> Report:
+def check(base: EvidenceBase, load_errors: Iterable[RecordError] = ()) -> Findings:
     """Run every cross-file rule; return errors and warnings (sorted)."""
-    report = Report()
+    report = Findings()
     report.extend(load_errors)
     checker = _Checker(base, report)
     checker.change_model()
@@ -486,6 +488,19 @@ def check(base: EvidenceBase, load_errors: Iterable[RecordError] = ()) -> Report
     return report
 
 
-def validate_project(root: Path) -> tuple[EvidenceBase, Report]:
-    base, load_errors = load_project(root)
+def validate_project(root: str | Path) -> tuple[EvidenceBase, Findings]:
+    """Load a project and run every rule.
+
+    Parameters
+    ----------
+    root : str or Path
+        The project directory.
+
+    Returns
+    -------
+    (EvidenceBase, Findings)
+        The loaded evidence base and every error and warning, each located
+        (``file:line: field.path: problem``).
+    """
+    base, load_errors = load_project(Path(root))
     return base, check(base, load_errors)

@@ -36,8 +36,7 @@ Design = Literal[
     "qualitative",
     "systematic_review",
 ]
-RANDOMISED_DESIGNS = frozenset({"rct", "cluster_rct"})
-PILOT_DESIGNS = frozenset({"pilot_rct"})
+RANDOMISED_DESIGNS = frozenset({"rct", "cluster_rct", "pilot_rct"})  # the "randomised only" analyses
 RiskLevel = Literal["low", "some_concerns", "high", "unclear", "not_assessed"]
 Direction = Literal["higher_is_better", "lower_is_better"]
 PoolMeasure = Literal["SMD", "MD", "logOR", "logRR", "logHR", "fisher_z"]
@@ -262,7 +261,6 @@ Result = Annotated[
     ContinuousResult | BinaryResult | EffectResult | PooledResult | NotReported,
     Field(discriminator="form"),
 ]
-RESULT_FORMS = ("continuous", "binary", "effect", "pooled", "not_reported")
 
 
 # --------------------------------------------------------------------------- study record
@@ -376,10 +374,22 @@ class Uncited(Model):
 
 
 class ChangeModelMeta(Model):
+    """About the change model, and the project's own words for the intervention.
+
+    ``intervention`` and ``comparator`` are the words the report uses ("Favours
+    {intervention}", "risk with {comparator}"); ``intervention_node`` names the node paths
+    start from (default: the first node of kind ``intervention``); ``path_caveat`` is shown
+    with the exploratory path effects.
+    """
+
     title: NonEmpty
-    source: NonEmpty
-    figure_note: NonEmpty
-    locator_convention: NonEmpty
+    source: NonEmpty | None = None
+    figure_note: NonEmpty | None = None
+    locator_convention: NonEmpty | None = None
+    intervention: NonEmpty | None = None
+    comparator: NonEmpty | None = None
+    intervention_node: Ident | None = None
+    path_caveat: NonEmpty | None = None
 
 
 class ChangeModel(Model):
@@ -471,6 +481,8 @@ class AnalysisConfig(Model):
     ]
     sensitivity_mu: list[NonEmpty] = ["normal:0:10"]
     exposure_split: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    # BibTeX entries with one of these keywords are kept without a record or an edge
+    kept_bib_keywords: list[NonEmpty] = ["methods", "related"]
 
 
 # --------------------------------------------------------------------------- certainty

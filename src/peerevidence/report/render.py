@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from peerevidence.atomic import write_text
-from peerevidence.synthesis.core import LEVELS, Synthesis
 from peerevidence.report.views import (  # noqa: F401  (Scale, fmt, safe_page are part of this module's API)
     DESIGN_SHORT,
     LEVEL_WORDS,
@@ -55,22 +54,24 @@ from peerevidence.report.views import (  # noqa: F401  (Scale, fmt, safe_page ar
     raw_data,
     safe_page,
 )
+from peerevidence.stats.summary import Z975
+from peerevidence.synthesis import LEVELS, Synthesis
 
 if TYPE_CHECKING:  # pragma: no cover
-    from peerevidence.pooling.fitting import FitOutcome, RunResult
+    from peerevidence.pooling.fitting import AnalysisFit, RunResult
 
 
-def _forest(builder: _Builder, fit: FitOutcome) -> str:
+def _forest(builder: _Builder, fit: AnalysisFit) -> str:
     from peerevidence.report.forest import ForestData, ForestRow, forest_svg
 
     a, s = fit.analysis, fit.summary
     scale = builder.scale(a.outcome)
-    data = s.get("data") or {}
+    data = s.provenance.data if s.provenance else {}
     studies = [str(x) for x in _first(data.get("study"), a.data.labels)]
     yi = [float(x) for x in _first(data.get("yi"), a.data.yi)]
     vi = [float(x) for x in _first(data.get("vi"), a.data.vi)]
     designs = [str(x) for x in _first(data.get("design"), a.rows["design"])]
-    theta = {t["study"]: t for t in s.get("theta", [])}
+    theta = {t.study: t for t in s.theta}
     rows_by_study = {r["study"]: r for _, r in a.rows.iterrows()}
     weights = [1 / v if _finite(v) and v > 0 else 0.0 for v in vi]
     wmax = max(weights) if weights else 1.0
@@ -78,8 +79,8 @@ def _forest(builder: _Builder, fit: FitOutcome) -> str:
     for i, key in enumerate(studies):
         y, v = yi[i], vi[i]
         se = math.sqrt(v) if _finite(v) and v > 0 else float("nan")
-        lo, hi = y - 1.959963984540054 * se, y + 1.959963984540054 * se
-        t = theta.get(key, {})
+        lo, hi = y - Z975 * se, y + Z975 * se
+        t = theta.get(key)
         row = rows_by_study.get(key)
         rows.append(
             ForestRow(
@@ -91,13 +92,13 @@ def _forest(builder: _Builder, fit: FitOutcome) -> str:
                 lo=lo,
                 hi=hi,
                 weight=(weights[i] / wmax) if wmax else 0.0,
-                theta=t.get("mean"),
-                theta_lo=t.get("q025"),
-                theta_hi=t.get("q975"),
+                theta=t.mean if t else None,
+                theta_lo=t.q025 if t else None,
+                theta_hi=t.q975 if t else None,
                 text=scale.text(y, lo, hi),
             )
         )
-    mu, new = s["mu"], s["theta_new"]
+    mu, new = s.mu.to_json(), s.theta_new.to_json(with_median=False)
     natural = None
     natural_label = ""
     if scale.measure in RATIO:
@@ -139,8 +140,8 @@ def _data_rows(builder: _Builder, rows: pd.DataFrame, scale: Scale) -> list[dict
         res = loaded.record.results[int(r["result"])] if loaded else None
         yi, vi = r["yi"], r["vi"]
         se = math.sqrt(vi) if _finite(vi) and vi > 0 else None
-        lo = yi - 1.959963984540054 * se if se is not None and _finite(yi) else None
-        hi = yi + 1.959963984540054 * se if se is not None and _finite(yi) else None
+        lo = yi - Z975 * se if se is not None and _finite(yi) else None
+        hi = yi + Z975 * se if se is not None and _finite(yi) else None
         out.append(
             {
                 "study": builder.study(r["study"]),
@@ -171,7 +172,7 @@ def _data_rows(builder: _Builder, rows: pd.DataFrame, scale: Scale) -> list[dict
     return out
 
 
-def outcome_page(builder: _Builder, fit: FitOutcome) -> dict[str, Any]:
+def outcome_page(builder: _Builder, fit: AnalysisFit) -> dict[str, Any]:
     a = fit.analysis
     view = builder.analysis(a.name)
     scale = builder.scale(a.outcome)
@@ -392,8 +393,8 @@ def _code_hashes(names: tuple[str, ...]) -> dict[str, str]:
 def fingerprint(result: RunResult) -> str:
     """Everything the rendered report depends on: input files, fits, the previous run it is
     compared with, and this package's rendering code and templates."""
-    from peerevidence.pooling.store import digest, read_manifest
     from peerevidence.pooling.fitting import input_hashes
+    from peerevidence.pooling.store import digest, read_manifest
 
     here = Path(__file__).parent
     code = _code_hashes(_CODE)

@@ -23,10 +23,10 @@ import pandas as pd
 
 from peerevidence.errors import DataError
 from peerevidence.records.schema import Edge, Outcome
-from peerevidence.synthesis.core import LEVELS, Synthesis
+from peerevidence.synthesis import LEVELS, Synthesis
 
 if TYPE_CHECKING:  # pragma: no cover
-    from peerevidence.pooling.fitting import FitOutcome, RunResult
+    from peerevidence.pooling.fitting import AnalysisFit, RunResult
 
 SAFE_NAME = re.compile(r"^[a-z][a-z0-9_]*(--[a-z][a-z0-9_]*)?$")
 RATIO = {"logOR": "OR", "logRR": "RR", "logHR": "HR"}
@@ -334,7 +334,7 @@ class _Builder:
         self.nodes = {n.id: n for n in self.model.nodes}
         self.node_labels = {n.id: n.label for n in self.model.nodes}
         self.outcomes = {o.id: o for o in self.base.outcomes.outcomes}
-        self.fits: dict[str, FitOutcome] = {f.analysis.name: f for f in result.fits}
+        self.fits: dict[str, AnalysisFit] = {f.analysis.name: f for f in result.fits}
         self.bib = self.base.bib
         self.uncited = {u.key: u.reason for u in self.model.uncited}
         self.labels = self._study_labels()
@@ -478,17 +478,18 @@ class _Builder:
             self._analysis_cache[name] = self._analysis(fit) if fit else None
         return self._analysis_cache[name]
 
-    def _analysis(self, fit: FitOutcome) -> dict[str, Any]:
+    def _analysis(self, fit: AnalysisFit) -> dict[str, Any]:
         a, s = fit.analysis, fit.summary
         scale = self.scale(a.outcome)
-        mu, tau, new = s["mu"], s["tau"], s["theta_new"]
-        reml = s.get("reml") or {}
-        d = s.get("diagnostics") or {}
+        mu, tau, new = s.mu.to_json(), s.tau.to_json(), s.theta_new.to_json(with_median=False)
+        reml = s.reml.to_json()
+        d = {**s.diagnostics.to_json(), **s.exact_check.to_json()}
+        prov = s.provenance
         rows = a.rows
         n_values = rows["n"].to_numpy(float) if "n" in rows else np.array([])
         n_known = n_values[np.isfinite(n_values)]
         n_missing = int(len(n_values) - len(n_known))
-        designs = [str(x) for x in _first((s.get("data") or {}).get("design"), rows["design"])]
+        designs = [str(x) for x in _first((prov.data if prov else {}).get("design"), rows["design"])]
         nat_mu = scale.interval(mu["q025"], mu["q975"])
         nat_pi = scale.interval(new["q025"], new["q975"])
         i2 = reml.get("i2")
@@ -499,7 +500,7 @@ class _Builder:
             "label": a.outcome.label,
             "variant": a.variant,
             "variant_label": "randomised trials only" if a.variant == "randomised" else "all designs",
-            "k": s.get("k", a.data.k),
+            "k": s.k,
             "n": fmt_int(n_known.sum()) if len(n_known) else "–",
             "n_missing": n_missing,
             "designs": design_text(designs),
@@ -514,7 +515,7 @@ class _Builder:
             "tau": f"{fmt(tau['q50'])} ({fmt_interval(tau['q025'], tau['q975'])})",
             "pi": fmt_interval(new["q025"], new["q975"]),
             "pi_natural": f"{scale.natural_name} {fmt_interval(*nat_pi)}" if scale.transformed else None,
-            "p_benefit": fmt_p(s.get("p_mu_gt_0")),
+            "p_benefit": fmt_p(s.p_mu_gt_0),
             "mu": mu,
             "reml": {
                 "mu": fmt(reml.get("mu")),
@@ -545,13 +546,13 @@ class _Builder:
                 "exact_ok": bool(d.get("exact_ok", False)),
             },
             "exact_ok": bool(d.get("exact_ok", False)),
-            "exact": s.get("exact"),
-            "priors": s.get("priors", {}),
-            "notes": list(s.get("notes") or []),
+            "exact": s.exact.to_json(),
+            "priors": dict(s.priors),
+            "notes": list(s.notes),
             "bias_designs": sorted({design_word(x) for x in designs if x in self.base.analysis.design_bias})
             if a.data.bias_mean is not None or a.data.bias_var is not None or a.data.inflation is not None
             else [],
-            "sampler": s.get("sampler") or a.sampler.model_dump(),
+            "sampler": dict(prov.sampler) if prov else a.sampler.model_dump(),
             "key": short_hash(fit.key),
             "certainty": self.certainty(a.outcome.id),
         }
@@ -777,7 +778,7 @@ class _Builder:
                 "outcomes_single_study": outcome_refs(g.outcomes_single_study),
             }
         no_data = [o for o in sorted(self.outcomes) if not (self.included["outcome"] == o).any()]
-        single = [o for o in sorted(self.outcomes) if o in self.fits and self.fits[o].summary.get("k") == 1]
+        single = [o for o in sorted(self.outcomes) if o in self.fits and self.fits[o].summary.k == 1]
         return {
             "derived": True,
             "edges_without_quantitative": edge_refs(e["id"] for e in edges if e["status"] != "quantitative"),
@@ -869,8 +870,8 @@ class _Builder:
         }
 
     def manifest(self) -> dict[str, Any]:
-        from peerevidence.pooling.store import versions
         from peerevidence.pooling.fitting import input_hashes
+        from peerevidence.pooling.store import versions
 
         m = self.result.manifest or {}
         inputs = input_hashes(self.base)
@@ -878,7 +879,8 @@ class _Builder:
         fits = []
         for name in sorted(self.fits):
             f = self.fits[name]
-            smp = f.summary.get("sampler") or {}
+            prov = f.summary.provenance
+            smp = dict(prov.sampler) if prov else {}
             fits.append(
                 {
                     "name": name,
@@ -888,7 +890,7 @@ class _Builder:
                     "draws": smp.get("draws", "–"),
                     "tune": smp.get("tune", "–"),
                     "chains": smp.get("chains", "–"),
-                    "model": f.summary.get("model_version", ""),
+                    "model": prov.model_version if prov else "",
                 }
             )
         return {

@@ -38,20 +38,29 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from peerevidence.records.schema import SamplerSettings
 from peerevidence.stats.exact import ExactPosterior, exact_posterior, summarise
 from peerevidence.stats.frequentist import random_effects
 from peerevidence.stats.priors import Prior
-from peerevidence.records.schema import SamplerSettings
+from peerevidence.stats.summary import (
+    QUANTILES,
+    Diagnostics,
+    ExactCheck,
+    ExactSummary,
+    FitSummary,
+    RemlLine,
+    Stat,
+    StudyEstimate,
+)
 
 MODEL_VERSION = "re-collapsed-2"
 SIZES = (16, 64, 256, 1024, 4096, 16384, 65536)
 STORE_THETA_MAX_K = 1000  # above this, theta_i are summarised in chunks, not stored as draws
-QUANTILES = (0.025, 0.5, 0.975)
 
 
 # ---------------------------------------------------------------------------- data
@@ -190,31 +199,28 @@ class CompiledModels:
 # ---------------------------------------------------------------------------- fitting
 
 
-@dataclass
+@dataclass(frozen=True)
 class Fit:
-    """A fitted analysis: the posterior as ArviZ data and every summary the report needs."""
+    """A fitted analysis: the posterior as ArviZ data and its typed summary."""
 
     data: FitData
     priors: Priors
     sampler: SamplerSettings
-    idata: Any
-    summary: dict[str, Any]
+    idata: Any = field(repr=False)
+    summary: FitSummary
     exact: ExactPosterior = field(repr=False)
 
-    @property
-    def failed(self) -> bool:
-        return not self.summary["diagnostics"]["exact_ok"]
 
-
-def _stats(x: np.ndarray, with_moments: bool = True) -> dict[str, float | None]:
+def _stat(x: np.ndarray, with_moments: bool = True, why: str | None = None) -> Stat:
     q = np.quantile(x, QUANTILES, method="hazen")
-    return {
-        "mean": float(np.mean(x)) if with_moments else None,
-        "sd": float(np.std(x, ddof=1)) if with_moments else None,
-        "q025": float(q[0]),
-        "q50": float(q[1]),
-        "q975": float(q[2]),
-    }
+    return Stat(
+        q025=float(q[0]),
+        q50=float(q[1]),
+        q975=float(q[2]),
+        mean=float(np.mean(x)) if with_moments else None,
+        sd=float(np.std(x, ddof=1)) if with_moments else None,
+        undefined=None if with_moments else why,
+    )
 
 
 def _sample(models: CompiledModels, data: FitData, priors: Priors, settings: SamplerSettings) -> Any:
@@ -265,7 +271,7 @@ def _theta_draws(
     return mean + np.sqrt(b * t2) * rng.standard_normal(mean.shape)
 
 
-def _add_study_draws(idata: Any, data: FitData, seed: int) -> list[dict[str, Any]]:
+def _add_study_draws(idata: Any, data: FitData, seed: int) -> list[StudyEstimate]:
     """Draw theta_new ~ N(mu, tau^2) and every theta_i from its conditional (one per posterior
     draw); store the draws (k <= STORE_THETA_MAX_K) and return per-study summaries."""
     import xarray as xr
@@ -288,13 +294,7 @@ def _add_study_draws(idata: Any, data: FitData, seed: int) -> list[dict[str, Any
         mean, sd = flat.mean(axis=0), flat.std(axis=0, ddof=1)
         for j, label in enumerate(data.labels[start:stop]):
             summaries.append(
-                {
-                    "study": label,
-                    "mean": float(mean[j]),
-                    "sd": float(sd[j]),
-                    "q025": float(q[0, j]),
-                    "q975": float(q[1, j]),
-                }
+                StudyEstimate(label, float(mean[j]), float(sd[j]), float(q[0, j]), float(q[1, j]))
             )
         if data.k <= STORE_THETA_MAX_K:
             stored.append(theta)
@@ -307,7 +307,7 @@ def _add_study_draws(idata: Any, data: FitData, seed: int) -> list[dict[str, Any
     return summaries
 
 
-def _diagnostics(idata: Any) -> dict[str, float | int]:
+def _diagnostics(idata: Any) -> Diagnostics:
     import arviz as az
 
     names = ["mu", "tau"]
@@ -315,12 +315,12 @@ def _diagnostics(idata: Any) -> dict[str, float | int]:
     bulk = az.ess(idata, var_names=names, method="bulk")
     tail = az.ess(idata, var_names=names, method="tail")
     div = idata.sample_stats.get("diverging")
-    return {
-        "rhat_max": float(max(float(rhat[n]) for n in names)),
-        "ess_bulk_min": float(min(float(bulk[n]) for n in names)),
-        "ess_tail_min": float(min(float(tail[n]) for n in names)),
-        "divergences": int(div.sum()) if div is not None else 0,
-    }
+    return Diagnostics(
+        rhat_max=float(max(float(rhat[n]) for n in names)),
+        ess_bulk_min=float(min(float(bulk[n]) for n in names)),
+        ess_tail_min=float(min(float(tail[n]) for n in names)),
+        divergences=int(div.sum()) if div is not None else 0,
+    )
 
 
 def _mcse(idata: Any, name: str, stat: str) -> float:
@@ -332,25 +332,22 @@ def _mcse(idata: Any, name: str, stat: str) -> float:
     return float(az.mcse(idata, var_names=[name], method="quantile", prob=prob)[name])
 
 
-def _robust_scale(summary: dict[str, float | None]) -> float:
-    return (summary["q975"] - summary["q025"]) / (2 * 1.959963984540054)
-
-
 def compare_with_exact(
-    idata: Any, mcmc: dict[str, dict], exact: dict[str, dict], tolerance_sd: float, tolerance_z: float
-) -> dict[str, Any]:
+    idata: Any, mcmc: dict[str, Stat], exact: dict[str, Stat], tolerance_sd: float, tolerance_z: float
+) -> ExactCheck:
     """Largest discrepancy between MCMC and exact summaries, in posterior SDs and MCSEs."""
     worst_sd, worst_z, where, failed = 0.0, 0.0, "", False
     for name in ("mu", "tau", "theta_new"):
         ex = exact[name]
-        scale = ex["sd"] if ex.get("sd") else _robust_scale(ex)
+        scale = ex.scale
         if not scale or not math.isfinite(scale):
             continue
-        stats = ["q025", "q50", "q975"] + (["mean"] if ex.get("mean") is not None else [])
+        stats = ["q025", "q50", "q975"] + (["mean"] if ex.mean is not None else [])
         for stat in stats:
-            if mcmc[name].get(stat) is None:
+            ours, theirs = getattr(mcmc[name], stat), getattr(ex, stat)
+            if ours is None or theirs is None:
                 continue
-            delta = abs(mcmc[name][stat] - ex[stat])
+            delta = abs(ours - theirs)
             in_sd = delta / scale
             mcse = _mcse(idata, name, stat)
             z = delta / mcse if mcse > 0 else math.inf
@@ -359,14 +356,15 @@ def compare_with_exact(
             worst_z = max(worst_z, z if math.isfinite(z) else 0.0)
             if in_sd > tolerance_sd and z > tolerance_z:
                 failed = True
-    return {
-        "exact_max_sd_discrepancy": worst_sd,
-        "exact_max_z": worst_z,
-        "exact_worst": where,
-        "exact_ok": not failed,
-        "tolerance_sd": tolerance_sd,
-        "tolerance_z": tolerance_z,
-    }
+    return ExactCheck(worst_sd, worst_z, where, not failed, tolerance_sd, tolerance_z)
+
+
+def undefined_moments_reason(k: int, priors: Priors) -> str:
+    """Why the posterior mean and SD of tau and theta_new do not exist."""
+    return (
+        f"with k = {k} and a heavy-tailed prior on tau ({priors.tau.spec}) the posterior "
+        "mean and SD do not exist; read the quantiles"
+    )
 
 
 def notes_for(k: int, priors: Priors) -> list[str]:
@@ -405,37 +403,36 @@ def fit(
     theta = _add_study_draws(idata, data, settings.seed)
     y_adj, v_adj = data.adjusted()
     post = exact_posterior(y_adj, v_adj, priors.mu, priors.tau)
-    exact = summarise(post, list(data.labels), with_theta=data.k <= 1000)
+    exact = summarise(post, list(data.labels), with_theta=False)
     p = idata.posterior
     moments = post.moments_exist
+    why = None if moments else undefined_moments_reason(data.k, priors)
     mcmc = {
-        "mu": _stats(p["mu"].values.ravel()),
-        "tau": _stats(p["tau"].values.ravel(), moments),
-        "theta_new": _stats(p["theta_new"].values.ravel(), moments),
+        "mu": _stat(p["mu"].values.ravel()),
+        "tau": _stat(p["tau"].values.ravel(), moments, why),
+        "theta_new": _stat(p["theta_new"].values.ravel(), moments, why),
     }
-    diagnostics = _diagnostics(idata)
-    diagnostics.update(compare_with_exact(idata, mcmc, exact, tolerance_sd, tolerance_z))
-    reml = random_effects(y_adj, v_adj, "REML")
-    theta_new = {key: mcmc["theta_new"][key] for key in ("mean", "sd", "q025", "q975")}
-    summary = {
-        "k": data.k,
-        "measure": data.measure,
-        "mu": mcmc["mu"],
-        "tau": mcmc["tau"],
-        "theta_new": theta_new,
-        "p_mu_gt_0": float(np.mean(p["mu"].values > 0)),
-        "theta": theta,
-        "diagnostics": diagnostics,
-        "exact": {
-            "mu": exact["mu"],
-            "tau": exact["tau"],
-            "theta_new": {key: exact["theta_new"][key] for key in ("mean", "sd", "q025", "q975")},
-            "p_mu_gt_0": exact["p_mu_gt_0"],
-        },
-        "reml": reml.summary(),
-        "priors": priors.as_dict(),
-        "notes": notes_for(data.k, priors),
-    }
+    exact_stats = {name: Stat.from_json(exact[name]) for name in ("mu", "tau", "theta_new")}
+    summary = FitSummary(
+        k=data.k,
+        measure=data.measure,
+        mu=mcmc["mu"],
+        tau=mcmc["tau"],
+        theta_new=replace(mcmc["theta_new"], q50=None),
+        p_mu_gt_0=float(np.mean(p["mu"].values > 0)),
+        theta=tuple(theta),
+        diagnostics=_diagnostics(idata),
+        exact_check=compare_with_exact(idata, mcmc, exact_stats, tolerance_sd, tolerance_z),
+        exact=ExactSummary(
+            mu=exact_stats["mu"],
+            tau=exact_stats["tau"],
+            theta_new=replace(exact_stats["theta_new"], q50=None),
+            p_mu_gt_0=float(exact["p_mu_gt_0"]),
+        ),
+        reml=RemlLine.from_json(random_effects(y_adj, v_adj, "REML").summary()),
+        priors=priors.as_dict(),
+        notes=tuple(notes_for(data.k, priors)),
+    )
     import xarray as xr
 
     coords = {"study": list(data.labels)}

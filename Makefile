@@ -1,6 +1,8 @@
 # Two commands for a fresh machine (see README):
 #   make run    validate -> fit -> HTML report for the shipped evidence base (reports/index.html)
 #   make test   the test suite (installs Debian's chromium for the browser test when missing)
+# And one for contributors and CI:
+#   make check  ruff format --check, ruff check and mypy (the gates CI runs)
 # Both create a local virtual environment in .venv and install what they need.
 
 VENV   ?= .venv
@@ -9,12 +11,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run test graphviz chromium clean
+.PHONY: run test check graphviz chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	$(BIN)/python -m pip install --quiet -e ".[test,dev]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 graphviz:
@@ -28,6 +30,11 @@ run: $(STAMP) graphviz
 
 test: $(STAMP) graphviz chromium
 	$(BIN)/python -m pytest
+
+check: $(STAMP)
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) reports/fits reports/*.html reports/outcomes reports/*.json reports/*.csv

@@ -43,11 +43,17 @@ def test_bcg_effect_sizes_equal_metafor_escalc():
     firsts = ref["study"].str.split().str[0].str.replace("-", "").str.lower()
     keys = firsts + years
     # lower is better (fewer tuberculosis cases): the harmonised yi is minus the log RR
-    np.testing.assert_allclose(table.loc[keys, "yi"].to_numpy(float), -ref["yi"].to_numpy(), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(table.loc[keys, "vi"].to_numpy(float), ref["vi"].to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        table.loc[keys, "yi"].to_numpy(float), -ref["yi"].to_numpy(), rtol=0, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        table.loc[keys, "vi"].to_numpy(float), ref["vi"].to_numpy(), rtol=0, atol=1e-12
+    )
 
 
-@pytest.mark.xfail(strict=True, reason="report templates still carry the shipped project's wording (issue 11)")
+@pytest.mark.xfail(
+    strict=True, reason="report templates still carry the shipped project's wording (issue 11)"
+)
 def test_bcg_report_names_its_intervention_and_never_peer_support(bcg):
     result = exact_result(bcg)
     render(result, synthesise(result))

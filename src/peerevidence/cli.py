@@ -78,7 +78,7 @@ def new_record(key: str, project: Path) -> None:
         raise UsageError(f"{project}: project directory not found")
     if not paths.bib.exists():
         raise UsageError(f"{paths.bib}: not found (every project needs references.bib)")
-    bib, problems = load_bibliography(paths.bib)
+    bib, _ = load_bibliography(paths.bib)
     if key not in bib:
         import difflib
 

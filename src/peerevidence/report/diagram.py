@@ -236,7 +236,7 @@ def check_svg(svg: str) -> None:
             local = name.replace(_XLINK, "").lower()
             if local.startswith("on"):
                 raise DiagramError(f"generated SVG has an event-handler attribute {name!r}")
-            if local == "href" and not (value.startswith("#") or tag == "use" and value.startswith("#")):
+            if local == "href" and not (value.startswith("#") or (tag == "use" and value.startswith("#"))):
                 raise DiagramError(f"generated SVG links outside the page ({value[:40]!r})")
             if "javascript:" in value.lower():
                 raise DiagramError("generated SVG contains a javascript: URL")

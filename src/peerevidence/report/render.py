@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from peerevidence.atomic import write_text
-from peerevidence.report.views import (  # noqa: F401  (Scale, fmt, safe_page are part of this module's API)
+from peerevidence.report.views import (
     DESIGN_SHORT,
     LEVEL_WORDS,
     RATIO,

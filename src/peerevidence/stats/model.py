@@ -39,11 +39,10 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from peerevidence.records.schema import SamplerSettings
 from peerevidence.stats.exact import ExactPosterior, exact_posterior, summarise
 from peerevidence.stats.frequentist import random_effects
 from peerevidence.stats.priors import Prior
@@ -64,6 +63,21 @@ STORE_THETA_MAX_K = 1000  # above this, theta_i are summarised in chunks, not st
 
 
 # ---------------------------------------------------------------------------- data
+
+
+class SamplerSettings(Protocol):
+    """What the sampler needs (``records.schema.SamplerSettings`` is one)."""
+
+    @property
+    def draws(self) -> int: ...
+    @property
+    def tune(self) -> int: ...
+    @property
+    def chains(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def target_accept(self) -> float: ...
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def _pages(ref: Reference) -> tuple[str | None, str | None]:
 def ris_entries(bib: Bibliography) -> list[dict[str, Any]]:
     """rispy entries (its field names), one per BibTeX entry, ``id`` = the BibTeX key."""
     out = []
-    for key in bib.keys():
+    for key in bib.keys():  # noqa: SIM118 (a Bibliography, not a dict)
         ref = bib[key]
         entry: dict[str, Any] = {"type_of_reference": RIS_TYPES.get(ref.entry_type.lower(), "GEN"), "id": key}
         if ref.authors():
@@ -121,7 +121,7 @@ def _csl_name(author: str) -> dict[str, str]:
 
 def csl_items(bib: Bibliography) -> list[dict[str, Any]]:
     out = []
-    for key in bib.keys():
+    for key in bib.keys():  # noqa: SIM118 (a Bibliography, not a dict)
         ref = bib[key]
         item: dict[str, Any] = {"id": key, "type": CSL_TYPES.get(ref.entry_type.lower(), "document")}
         if ref.authors():
@@ -151,14 +151,34 @@ def csl_items(bib: Bibliography) -> list[dict[str, Any]]:
 
 # judgement words per tool, as robvis expects them
 ROBVIS_WORDS = {
-    "rob2": {"low": "Low", "some_concerns": "Some concerns", "high": "High", "unclear": "No information",
-             "not_assessed": "No information"},
-    "robins-i": {"low": "Low", "some_concerns": "Moderate", "high": "Serious", "unclear": "No information",
-                 "not_assessed": "No information"},
-    "rob1": {"low": "Low", "some_concerns": "Unclear", "high": "High", "unclear": "Unclear",
-             "not_assessed": "Unclear"},
-    "generic": {"low": "Low", "some_concerns": "Some concerns", "high": "High", "unclear": "Unclear",
-                "not_assessed": "No information"},
+    "rob2": {
+        "low": "Low",
+        "some_concerns": "Some concerns",
+        "high": "High",
+        "unclear": "No information",
+        "not_assessed": "No information",
+    },
+    "robins-i": {
+        "low": "Low",
+        "some_concerns": "Moderate",
+        "high": "Serious",
+        "unclear": "No information",
+        "not_assessed": "No information",
+    },
+    "rob1": {
+        "low": "Low",
+        "some_concerns": "Unclear",
+        "high": "High",
+        "unclear": "Unclear",
+        "not_assessed": "Unclear",
+    },
+    "generic": {
+        "low": "Low",
+        "some_concerns": "Some concerns",
+        "high": "High",
+        "unclear": "Unclear",
+        "not_assessed": "No information",
+    },
 }
 
 
@@ -198,8 +218,11 @@ def robvis_tables(base) -> dict[str, tuple[list[str], list[list[Any]]]]:
         rows = []
         for key, rob in items:
             label = base.bib[key].short() if key in base.bib else key
-            rows.append([label] + [words[rob.domains[d]] if d in rob.domains else "No information"
-                                   for d in names] + [words[rob.overall]])
+            rows.append(
+                [label]
+                + [words[rob.domains[d]] if d in rob.domains else "No information" for d in names]
+                + [words[rob.overall]]
+            )
         out[_slug(tool)] = (header, rows)
     return out
 
@@ -207,12 +230,36 @@ def robvis_tables(base) -> dict[str, tuple[list[str], list[list[Any]]]]:
 # --------------------------------------------------------------------------- RevMan study-centric
 
 REVMAN_COLUMNS = {
-    "study_information": ["Study ID", "Study year", "Reference ID", "Char: Design", "Char: Country",
-                          "Char: Setting", "Char: Participants", "Char: Interventions", "Char: Comparator"],
+    "study_information": [
+        "Study ID",
+        "Study year",
+        "Reference ID",
+        "Char: Design",
+        "Char: Country",
+        "Char: Setting",
+        "Char: Participants",
+        "Char: Interventions",
+        "Char: Comparator",
+    ],
     "study_arms": ["Study ID", "Arm", "Intervention", "N"],
-    "study_results": ["Study ID", "Outcome", "Timepoint", "Instrument", "Data type", "Arm", "Events", "Mean",
-                      "SD", "Total", "Effect measure", "Effect estimate", "CI start", "CI end", "SE",
-                      "Locator"],
+    "study_results": [
+        "Study ID",
+        "Outcome",
+        "Timepoint",
+        "Instrument",
+        "Data type",
+        "Arm",
+        "Events",
+        "Mean",
+        "SD",
+        "Total",
+        "Effect measure",
+        "Effect estimate",
+        "CI start",
+        "CI end",
+        "SE",
+        "Locator",
+    ],
     "risk_of_bias": ["Study ID", "Tool", "Domain", "Judgement", "Support for judgement"],
 }
 
@@ -222,8 +269,19 @@ def revman_tables(base) -> dict[str, list[list[Any]]]:
     for key, loaded in sorted(base.records.items()):
         rec = loaded.record
         year = base.bib[key].year if key in base.bib else ""
-        info.append([key, year, key, rec.design, rec.country, rec.setting, rec.population,
-                     rec.intervention, rec.comparator])
+        info.append(
+            [
+                key,
+                year,
+                key,
+                rec.design,
+                rec.country,
+                rec.setting,
+                rec.population,
+                rec.intervention,
+                rec.comparator,
+            ]
+        )
         size = rec.sample_size
         arms.append([key, "intervention", rec.intervention, size.intervention])
         arms.append([key, "control", rec.comparator, size.control])
@@ -232,16 +290,61 @@ def revman_tables(base) -> dict[str, list[list[Any]]]:
             if r.form == "continuous":
                 for arm in ("intervention", "control"):
                     a = getattr(r, arm)
-                    results.append(common + ["continuous", arm, None, a.mean, a.sd, a.n, None, None, None,
-                                             None, None, r.source.locator])
+                    results.append(
+                        common
+                        + [
+                            "continuous",
+                            arm,
+                            None,
+                            a.mean,
+                            a.sd,
+                            a.n,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            r.source.locator,
+                        ]
+                    )
             elif r.form == "binary":
                 for arm in ("intervention", "control"):
                     a = getattr(r, arm)
-                    results.append(common + ["dichotomous", arm, a.events, None, None, a.total, None, None,
-                                             None, None, None, r.source.locator])
+                    results.append(
+                        common
+                        + [
+                            "dichotomous",
+                            arm,
+                            a.events,
+                            None,
+                            None,
+                            a.total,
+                            None,
+                            None,
+                            None,
+                            None,
+                            None,
+                            r.source.locator,
+                        ]
+                    )
             elif r.form == "effect":
-                results.append(common + ["contrast", None, None, None, None, r.n, r.measure, r.estimate,
-                                         r.ci_low, r.ci_high, r.se, r.source.locator])
+                results.append(
+                    common
+                    + [
+                        "contrast",
+                        None,
+                        None,
+                        None,
+                        None,
+                        r.n,
+                        r.measure,
+                        r.estimate,
+                        r.ci_low,
+                        r.ci_high,
+                        r.se,
+                        r.source.locator,
+                    ]
+                )
         rob = rec.risk_of_bias
         for d, level in rob.domains.items():
             rob_rows.append([key, rob.tool, d, level, rob.assessed_by])
@@ -283,3 +386,15 @@ def write_exports(base, table: pd.DataFrame, reports_dir: Path) -> list[Path]:
     rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
     written.append(write_csv(root / "evidence_table.csv", list(frame.columns), rows))
     return written
+
+
+def export_project(root: Path) -> list[Path]:
+    """Validate the project, then write every export; invalid input raises ValidationFailed."""
+    from peerevidence.errors import ValidationFailed
+    from peerevidence.pooling.table import evidence_table
+    from peerevidence.records.rules import validate_project
+
+    base, report = validate_project(root)
+    if report.errors:
+        raise ValidationFailed(report.errors)
+    return write_exports(base, evidence_table(base), base.paths.reports)

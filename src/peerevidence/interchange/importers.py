@@ -86,15 +86,20 @@ def read_csv_table(path: Path, display: str | None = None) -> CsvTable:
         if not any(c.strip() for c in row):
             continue
         if len(row) > len(header):
-            raise RecordError(display, n + 1, "", f"{len(row)} cells but the header has {len(header)} columns")
-        table.rows.append({h: unescape_cell(row[i].strip()) if i < len(row) else "" for i, h in enumerate(header)})
+            raise RecordError(
+                display, n + 1, "", f"{len(row)} cells but the header has {len(header)} columns"
+            )
+        table.rows.append(
+            {h: unescape_cell(row[i].strip()) if i < len(row) else "" for i, h in enumerate(header)}
+        )
     if not table.rows:
         raise RecordError(display, 1, "", "no data rows")
     return table
 
 
-def _number(table: CsvTable, n: int, col: str, integer: bool = False, positive: bool = False,
-            required: bool = True) -> float | int | None:
+def _number(
+    table: CsvTable, n: int, col: str, integer: bool = False, positive: bool = False, required: bool = True
+) -> float | int | None:
     text = table.rows[n - 1].get(col, "").strip()
     if not text or text.upper() in ("NA", "NAN"):
         if required:
@@ -142,15 +147,22 @@ def _draft(key: str, label: str, source_ref: str) -> dict[str, Any]:
         comparator="TODO",
         sample_size={},
         risk_of_bias={"tool": "TODO", "overall": "not_assessed", "assessed_by": "TODO"},
-        extraction={"extracted_by": "TODO", "checked_by": "TODO", "date": "YYYY-MM-DD",
-                    "method": f"imported from {source_ref} by peerevidence ({label})"},
+        extraction={
+            "extracted_by": "TODO",
+            "checked_by": "TODO",
+            "date": "YYYY-MM-DD",
+            "method": f"imported from {source_ref} by peerevidence ({label})",
+        },
         results=[],
     )
 
 
 def _source(table: CsvTable, n: int, cols: list[str], ref: str) -> dict[str, Any]:
-    return {"kind": "dataset", "ref": ref,
-            "locator": f"{Path(table.file).name} row {n}, columns {', '.join(cols)}"}
+    return {
+        "kind": "dataset",
+        "ref": ref,
+        "locator": f"{Path(table.file).name} row {n}, columns {', '.join(cols)}",
+    }
 
 
 METAFOR_LAYOUTS = [
@@ -161,8 +173,14 @@ METAFOR_LAYOUTS = [
 ]
 
 
-def read_metafor_csv(path: Path, outcome: str, measure: str | None = None, timepoint: str = "TODO",
-                     ref: str | None = None, display: str | None = None) -> list[Draft]:
+def read_metafor_csv(
+    path: Path,
+    outcome: str,
+    measure: str | None = None,
+    timepoint: str = "TODO",
+    ref: str | None = None,
+    display: str | None = None,
+) -> list[Draft]:
     """A metafor-style CSV for one outcome -> one draft record per study."""
     table = read_csv_table(path, display)
     ref = ref or Path(table.file).stem
@@ -175,9 +193,8 @@ def read_metafor_csv(path: Path, outcome: str, measure: str | None = None, timep
         accepted = "; ".join(", ".join(need) for _, need in METAFOR_LAYOUTS)
         raise RecordError(table.file, 1, "header", "no known set of data columns", accepted)
     kind, need = layout
-    if kind == "effect":
-        if measure is None and "measure" not in cols:
-            raise UsageError(f"{table.file}: yi,vi data need --measure (accepted: {', '.join(MEASURES)})")
+    if kind == "effect" and measure is None and "measure" not in cols:
+        raise UsageError(f"{table.file}: yi,vi data need --measure (accepted: {', '.join(MEASURES)})")
     drafts: dict[str, Draft] = {}
     taken: set[str] = set()
     labels: dict[str, str] = {}
@@ -205,30 +222,47 @@ def read_metafor_csv(path: Path, outcome: str, measure: str | None = None, timep
                 n2 = _number(table, n, cols["n2i"], integer=True, positive=True)
                 for col, ev, tot in (("ai", a, n1), ("ci", c, n2)):
                     if ev > tot:
-                        raise RecordError(table.file, table.line(n), cols[col], f"{ev} events exceed the total {tot}")
+                        raise RecordError(
+                            table.file, table.line(n), cols[col], f"{ev} events exceed the total {tot}"
+                        )
             if n1 == 0 or n2 == 0:
                 raise RecordError(table.file, table.line(n), cols["ai"], "an arm with no participants")
-            result.update(form="binary", event="TODO", intervention={"events": a, "total": n1},
-                          control={"events": c, "total": n2})
+            result.update(
+                form="binary",
+                event="TODO",
+                intervention={"events": a, "total": n1},
+                control={"events": c, "total": n2},
+            )
         elif kind == "continuous":
             result.update(
-                form="continuous", instrument="TODO",
-                intervention={"n": _number(table, n, cols["n1i"], integer=True, positive=True),
-                              "mean": _number(table, n, cols["m1i"]),
-                              "sd": _number(table, n, cols["sd1i"], positive=True)},
-                control={"n": _number(table, n, cols["n2i"], integer=True, positive=True),
-                         "mean": _number(table, n, cols["m2i"]),
-                         "sd": _number(table, n, cols["sd2i"], positive=True)},
+                form="continuous",
+                instrument="TODO",
+                intervention={
+                    "n": _number(table, n, cols["n1i"], integer=True, positive=True),
+                    "mean": _number(table, n, cols["m1i"]),
+                    "sd": _number(table, n, cols["sd1i"], positive=True),
+                },
+                control={
+                    "n": _number(table, n, cols["n2i"], integer=True, positive=True),
+                    "mean": _number(table, n, cols["m2i"]),
+                    "sd": _number(table, n, cols["sd2i"], positive=True),
+                },
             )
         else:
             m = (row.get(cols["measure"], "").strip() if "measure" in cols else "") or measure
             if m not in MEASURES:
-                raise RecordError(table.file, table.line(n), cols.get("measure", "measure"),
-                                  f"unknown measure '{m}'", ", ".join(MEASURES))
+                raise RecordError(
+                    table.file,
+                    table.line(n),
+                    cols.get("measure", "measure"),
+                    f"unknown measure '{m}'",
+                    ", ".join(MEASURES),
+                )
             yi = _number(table, n, cols["yi"])
             vi = _number(table, n, cols["vi"], positive=True)
-            result.update(form="effect", measure=m, estimate=math.exp(yi) if m in RATIO else yi,
-                          se=math.sqrt(vi))
+            result.update(
+                form="effect", measure=m, estimate=math.exp(yi) if m in RATIO else yi, se=math.sqrt(vi)
+            )
             if m in ("SMD", "MD"):
                 result["instrument"] = "TODO"
         result["source"] = _source(table, n, [study_col, *actual], ref)
@@ -239,15 +273,40 @@ def read_metafor_csv(path: Path, outcome: str, measure: str | None = None, timep
 # --------------------------------------------------------------------------- RevMan
 
 REVMAN_DATA_ROWS = [
-    "Analysis group", "Analysis number", "Analysis name", "Subgroup", "Applicability", "Study",
-    "Study year", "GIV Mean", "GIV SE", "Experimental mean", "Experimental SD", "Experimental cases",
-    "Experimental N", "Control mean", "Control SD", "Control cases", "Control N", "O-E", "Variance",
-    "Weight", "Mean", "CI start", "CI end", "Footnotes",
+    "Analysis group",
+    "Analysis number",
+    "Analysis name",
+    "Subgroup",
+    "Applicability",
+    "Study",
+    "Study year",
+    "GIV Mean",
+    "GIV SE",
+    "Experimental mean",
+    "Experimental SD",
+    "Experimental cases",
+    "Experimental N",
+    "Control mean",
+    "Control SD",
+    "Control cases",
+    "Control N",
+    "O-E",
+    "Variance",
+    "Weight",
+    "Mean",
+    "CI start",
+    "CI end",
+    "Footnotes",
 ]
 
 
-def read_revman_analysis(path: Path, outcomes: dict[str, str] | None = None, giv_measure: str | None = None,
-                         ref: str | None = None, display: str | None = None) -> list[Draft]:
+def read_revman_analysis(
+    path: Path,
+    outcomes: dict[str, str] | None = None,
+    giv_measure: str | None = None,
+    ref: str | None = None,
+    display: str | None = None,
+) -> list[Draft]:
     """A RevMan data-package analysis CSV -> draft records (one per study).
 
     ``outcomes`` maps an ``Analysis name`` to an outcome id (default: the name as an
@@ -258,8 +317,13 @@ def read_revman_analysis(path: Path, outcomes: dict[str, str] | None = None, giv
     ref = ref or Path(table.file).stem
     for col in ("Study", "Study year"):
         if col not in table.header:
-            raise RecordError(table.file, 1, col, "required RevMan column is missing",
-                              "the data-package analysis layout: " + ", ".join(REVMAN_DATA_ROWS[:9]) + ", ...")
+            raise RecordError(
+                table.file,
+                1,
+                col,
+                "required RevMan column is missing",
+                "the data-package analysis layout: " + ", ".join(REVMAN_DATA_ROWS[:9]) + ", ...",
+            )
     outcomes = outcomes or {}
     drafts: dict[str, Draft] = {}
     taken: set[str] = set()
@@ -278,19 +342,38 @@ def read_revman_analysis(path: Path, outcomes: dict[str, str] | None = None, giv
             oid = "o_" + oid
         result: dict[str, Any] = {"outcome": oid, "timepoint": row.get("Subgroup", "").strip() or "TODO"}
 
-        def has(*cols: str) -> bool:
+        def has(*cols: str, row: dict[str, str] = row) -> bool:
             return all(row.get(c, "").strip() for c in cols)
 
-        if has("Experimental mean", "Experimental SD", "Experimental N", "Control mean", "Control SD", "Control N"):
-            used = ["Experimental mean", "Experimental SD", "Experimental N", "Control mean", "Control SD", "Control N"]
+        if has(
+            "Experimental mean",
+            "Experimental SD",
+            "Experimental N",
+            "Control mean",
+            "Control SD",
+            "Control N",
+        ):
+            used = [
+                "Experimental mean",
+                "Experimental SD",
+                "Experimental N",
+                "Control mean",
+                "Control SD",
+                "Control N",
+            ]
             result.update(
-                form="continuous", instrument="TODO",
-                intervention={"n": _number(table, n, "Experimental N", integer=True, positive=True),
-                              "mean": _number(table, n, "Experimental mean"),
-                              "sd": _number(table, n, "Experimental SD", positive=True)},
-                control={"n": _number(table, n, "Control N", integer=True, positive=True),
-                         "mean": _number(table, n, "Control mean"),
-                         "sd": _number(table, n, "Control SD", positive=True)},
+                form="continuous",
+                instrument="TODO",
+                intervention={
+                    "n": _number(table, n, "Experimental N", integer=True, positive=True),
+                    "mean": _number(table, n, "Experimental mean"),
+                    "sd": _number(table, n, "Experimental SD", positive=True),
+                },
+                control={
+                    "n": _number(table, n, "Control N", integer=True, positive=True),
+                    "mean": _number(table, n, "Control mean"),
+                    "sd": _number(table, n, "Control SD", positive=True),
+                },
             )
         elif has("Experimental cases", "Experimental N", "Control cases", "Control N"):
             used = ["Experimental cases", "Experimental N", "Control cases", "Control N"]
@@ -299,27 +382,41 @@ def read_revman_analysis(path: Path, outcomes: dict[str, str] | None = None, giv
                 ev = _number(table, n, f"{pre} cases", integer=True)
                 tot = _number(table, n, f"{pre} N", integer=True, positive=True)
                 if ev > tot:
-                    raise RecordError(table.file, table.line(n), f"{pre} cases", f"{ev} events exceed {pre} N ({tot})")
+                    raise RecordError(
+                        table.file, table.line(n), f"{pre} cases", f"{ev} events exceed {pre} N ({tot})"
+                    )
                 arm[side] = {"events": ev, "total": tot}
             result.update(form="binary", event="TODO", **arm)
         elif has("GIV Mean", "GIV SE"):
             used = ["GIV Mean", "GIV SE"]
             if giv_measure not in MEASURES:
-                raise RecordError(table.file, table.line(n), "GIV Mean",
-                                  "generic inverse-variance data need --giv-measure", ", ".join(MEASURES))
+                raise RecordError(
+                    table.file,
+                    table.line(n),
+                    "GIV Mean",
+                    "generic inverse-variance data need --giv-measure",
+                    ", ".join(MEASURES),
+                )
             y = _number(table, n, "GIV Mean")
             se = _number(table, n, "GIV SE", positive=True)
-            result.update(form="effect", measure=giv_measure,
-                          estimate=math.exp(y) if giv_measure in RATIO else y, se=se)
+            result.update(
+                form="effect", measure=giv_measure, estimate=math.exp(y) if giv_measure in RATIO else y, se=se
+            )
         else:
-            raise RecordError(table.file, table.line(n), "", "no complete data: give arm means/SDs/N, "
-                              "arm cases/N, or GIV Mean and GIV SE")
+            raise RecordError(
+                table.file,
+                table.line(n),
+                "",
+                "no complete data: give arm means/SDs/N, arm cases/N, or GIV Mean and GIV SE",
+            )
         result["source"] = _source(table, n, ["Study", "Study year", *used], ref)
         drafts[key].data["results"].append(result)
     return list(drafts.values())
 
 
-def read_revman_study_results(results_path: Path, info_path: Path | None = None, ref: str | None = None) -> list[Draft]:
+def read_revman_study_results(
+    results_path: Path, info_path: Path | None = None, ref: str | None = None
+) -> list[Draft]:
     """The study-centric ``study_results.csv`` (as :mod:`.exporters` writes it) -> drafts."""
     table = read_csv_table(results_path)
     ref = ref or Path(table.file).stem
@@ -341,9 +438,14 @@ def read_revman_study_results(results_path: Path, info_path: Path | None = None,
         if key not in drafts:
             d = _draft(key, key, Path(table.file).name)
             meta = info.get(key, {})
-            for col, fieldname in (("Char: Design", "design"), ("Char: Country", "country"), ("Char: Setting", "setting"),
-                                   ("Char: Participants", "population"), ("Char: Interventions", "intervention"),
-                                   ("Char: Comparator", "comparator")):
+            for col, fieldname in (
+                ("Char: Design", "design"),
+                ("Char: Country", "country"),
+                ("Char: Setting", "setting"),
+                ("Char: Participants", "population"),
+                ("Char: Interventions", "intervention"),
+                ("Char: Comparator", "comparator"),
+            ):
                 if meta.get(col):
                     d[fieldname] = meta[col]
             drafts[key] = Draft(key, d, key)
@@ -356,7 +458,9 @@ def read_revman_study_results(results_path: Path, info_path: Path | None = None,
         if kind == "contrast":
             m = row.get("Effect measure", "").strip()
             if m not in MEASURES:
-                raise RecordError(table.file, table.line(n), "Effect measure", f"unknown measure '{m}'", ", ".join(MEASURES))
+                raise RecordError(
+                    table.file, table.line(n), "Effect measure", f"unknown measure '{m}'", ", ".join(MEASURES)
+                )
             result = dict(base, form="effect", measure=m, estimate=_number(table, n, "Effect estimate"))
             low = _number(table, n, "CI start", required=False)
             high = _number(table, n, "CI end", required=False)
@@ -372,30 +476,49 @@ def read_revman_study_results(results_path: Path, info_path: Path | None = None,
             drafts[key].data["results"].append(result)
             continue
         if arm not in ("intervention", "control"):
-            raise RecordError(table.file, table.line(n), "Arm", f"unknown arm '{arm}'", "intervention, control")
+            raise RecordError(
+                table.file, table.line(n), "Arm", f"unknown arm '{arm}'", "intervention, control"
+            )
         if kind == "continuous":
-            value = {"n": _number(table, n, "Total", integer=True, positive=True), "mean": _number(table, n, "Mean"),
-                     "sd": _number(table, n, "SD", positive=True)}
+            value = {
+                "n": _number(table, n, "Total", integer=True, positive=True),
+                "mean": _number(table, n, "Mean"),
+                "sd": _number(table, n, "SD", positive=True),
+            }
             cols = ["Mean", "SD", "Total"]
         elif kind == "dichotomous":
-            value = {"events": _number(table, n, "Events", integer=True),
-                     "total": _number(table, n, "Total", integer=True, positive=True)}
+            value = {
+                "events": _number(table, n, "Events", integer=True),
+                "total": _number(table, n, "Total", integer=True, positive=True),
+            }
             cols = ["Events", "Total"]
         else:
-            raise RecordError(table.file, table.line(n), "Data type", f"unknown data type '{kind}'",
-                              "continuous, dichotomous, contrast")
-        slot = pending.setdefault(ident, dict(base, form="continuous" if kind == "continuous" else "binary", _rows=[]))
+            raise RecordError(
+                table.file,
+                table.line(n),
+                "Data type",
+                f"unknown data type '{kind}'",
+                "continuous, dichotomous, contrast",
+            )
+        slot = pending.setdefault(
+            ident, dict(base, form="continuous" if kind == "continuous" else "binary", _rows=[])
+        )
         if kind == "dichotomous":
             slot.setdefault("event", "TODO")
         slot[arm] = value
         slot["_rows"].append(n)
         if "intervention" in slot and "control" in slot:
             rows = slot.pop("_rows")
-            slot["source"] = {"kind": "dataset", "ref": ref,
-                              "locator": f"{Path(table.file).name} rows {', '.join(map(str, rows))}, columns {', '.join(cols)}"}
+            slot["source"] = {
+                "kind": "dataset",
+                "ref": ref,
+                "locator": f"{Path(table.file).name} rows {', '.join(map(str, rows))}, columns {', '.join(cols)}",
+            }
             drafts[key].data["results"].append(pending.pop(ident))
     for ident in pending:
-        raise RecordError(table.file, None, "Arm", f"{ident[0]} / {ident[1]}: only one arm given; both are needed")
+        raise RecordError(
+            table.file, None, "Arm", f"{ident[0]} / {ident[1]}: only one arm given; both are needed"
+        )
     return list(drafts.values())
 
 
@@ -441,8 +564,18 @@ def write_drafts(drafts: list[Draft], extraction_dir: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- RIS
 
-_BIB_TYPES = {"JOUR": "article", "JFULL": "article", "BOOK": "book", "CHAP": "incollection", "CONF": "inproceedings",
-              "CPAPER": "inproceedings", "RPRT": "techreport", "THES": "phdthesis", "ELEC": "online", "UNPB": "unpublished"}
+_BIB_TYPES = {
+    "JOUR": "article",
+    "JFULL": "article",
+    "BOOK": "book",
+    "CHAP": "incollection",
+    "CONF": "inproceedings",
+    "CPAPER": "inproceedings",
+    "RPRT": "techreport",
+    "THES": "phdthesis",
+    "ELEC": "online",
+    "UNPB": "unpublished",
+}
 
 
 def _bib_escape(text: str) -> str:
@@ -461,11 +594,17 @@ def read_ris(path: Path, display: str | None = None) -> list[dict[str, Any]]:
         raise UsageError(f"{display}: cannot read file ({exc.strerror})") from None
     lines = text.splitlines()
     for i, line in enumerate(lines, start=1):
-        if line.strip() and not re.match(r"^[A-Z][A-Z0-9]  - ?", line) and not line.startswith((" ", "\t")) \
-                and not line.startswith("ER  -"):
-            # rispy skips unknown lines silently; a line that is not a tag is reported here
-            if i == 1 or not lines[i - 2].strip():
-                raise RecordError(display, i, "", f"not a RIS line ('{line[:30]}'; expected 'TY  - JOUR' style tags)")
+        if (
+            line.strip()
+            and not re.match(r"^[A-Z][A-Z0-9]  - ?", line)
+            and not line.startswith((" ", "\t"))
+            and not line.startswith("ER  -")
+            and (i == 1 or not lines[i - 2].strip())
+        ):
+            # rispy skips unknown lines silently; a stray line starting a block is reported here
+            raise RecordError(
+                display, i, "", f"not a RIS line ('{line[:30]}'; expected 'TY  - JOUR' style tags)"
+            )
     try:
         entries = rispy.loads(text)
     except Exception as exc:  # rispy raises plain IOError/ValueError on malformed input
@@ -488,7 +627,9 @@ def ris_to_bibtex(entries: list[dict[str, Any]], existing: set[str]) -> list[tup
             key = own
             taken.add(key)
         else:
-            family = authors[0].split(",")[0] if authors else (e.get("primary_title") or e.get("title") or "anon")
+            family = (
+                authors[0].split(",")[0] if authors else (e.get("primary_title") or e.get("title") or "anon")
+            )
             key = study_key(f"{family} {year}", taken)
         fields: list[tuple[str, str]] = []
         if authors:
@@ -534,6 +675,10 @@ def import_ris(ris_path: Path, bib_path: Path) -> list[str]:
         new.append(key)
         chunks.append(text)
     if chunks:
-        sep = "" if not existing_text or existing_text.endswith("\n\n") else ("\n" if existing_text.endswith("\n") else "\n\n")
+        sep = (
+            ""
+            if not existing_text or existing_text.endswith("\n\n")
+            else ("\n" if existing_text.endswith("\n") else "\n\n")
+        )
         write_text(bib_path, existing_text + sep + "\n".join(chunks))
     return new

@@ -196,7 +196,11 @@ def _explain_forms(errors: list[RecordError], data: Any, file: str, index: LineI
     if not isinstance(results, list):
         return errors
     for i, result in enumerate(results):
-        if not isinstance(result, dict) or result.get("form") not in _LOOKS:
+        if (
+            not isinstance(result, dict)
+            or not isinstance(result.get("form"), str)
+            or result["form"] not in _LOOKS
+        ):
             continue
         keys, looks, other = _LOOKS[result["form"]]
         arms = [result.get(a) for a in ("intervention", "control")]

@@ -31,8 +31,15 @@ PathKey = tuple[str | int, ...]
 MISSING = object()
 NOT_COMPARED = frozenset({"extraction"})
 # categorical fields (paths with list indices removed) for Cohen's kappa
-CATEGORICAL = ("design", "risk_of_bias.overall", "risk_of_bias.domains.*", "results.form",
-               "results.risk_of_bias", "results.direction", "results.measure")
+CATEGORICAL = (
+    "design",
+    "risk_of_bias.overall",
+    "risk_of_bias.domains.*",
+    "results.form",
+    "results.risk_of_bias",
+    "results.direction",
+    "results.measure",
+)
 
 
 @dataclass(frozen=True)
@@ -173,9 +180,9 @@ class _Walker:
 
     def diff(self, a: Any, b: Any, path: PathKey, pa: PathKey, pb: PathKey) -> None:
         name = _category_name(path)
-        if name is not None and not isinstance(a, dict | list) and not isinstance(b, dict | list):
-            if a is MISSING or b is MISSING:
-                self.out.categorical[name].append((None if a is MISSING else a, None if b is MISSING else b))
+        scalar = not isinstance(a, dict | list) and not isinstance(b, dict | list)
+        if name is not None and scalar and (a is MISSING or b is MISSING):
+            self.out.categorical[name].append((None if a is MISSING else a, None if b is MISSING else b))
         self.out.differences.append(
             Difference(
                 path,
@@ -193,11 +200,15 @@ def _load(path: Path, display: str) -> tuple[Any, LineIndex]:
         raise UsageError(f"{display}: file not found")
     data, lines = load_yaml(path, display)
     if not isinstance(data, dict):
-        raise RecordError(display, lines.line_of(()), "", "expected a mapping of fields (an extraction record)")
+        raise RecordError(
+            display, lines.line_of(()), "", "expected a mapping of fields (an extraction record)"
+        )
     return data, lines
 
 
-def compare_data(data_a: Any, lines_a: LineIndex, data_b: Any, lines_b: LineIndex, file_a: str, file_b: str) -> Comparison:
+def compare_data(
+    data_a: Any, lines_a: LineIndex, data_b: Any, lines_b: LineIndex, file_a: str, file_b: str
+) -> Comparison:
     out = Comparison(file_a, file_b)
     _Walker(lines_a, lines_b, out).walk(data_a, data_b, (), ())
     return out
@@ -268,9 +279,7 @@ def compare_dirs(dir_a: Path, dir_b: Path) -> Batch:
         return {p.name for p in d.iterdir() if p.suffix in (".yaml", ".yml")}
 
     na, nb = names(dir_a), names(dir_b)
-    comps = [
-        compare_files(dir_a / n, dir_b / n, str(dir_a / n), str(dir_b / n)) for n in sorted(na & nb)
-    ]
+    comps = [compare_files(dir_a / n, dir_b / n, str(dir_a / n), str(dir_b / n)) for n in sorted(na & nb)]
     return Batch(comps, sorted(na - nb), sorted(nb - na))
 
 
@@ -302,7 +311,11 @@ def consensus_data(data_a: dict, data_b: dict, comparison: Comparison) -> dict:
             if isinstance(value, dict):
                 first = next(iter(value), None)
                 if first is not None:
-                    value[first] = _marker(d.a, value[first]) if not isinstance(value[first], dict | list) else value[first]
+                    value[first] = (
+                        _marker(d.a, value[first])
+                        if not isinstance(value[first], dict | list)
+                        else value[first]
+                    )
                 value["reconcile"] = _marker(d.a, d.b)
             else:
                 value = _marker(d.a, d.b)
@@ -375,3 +388,33 @@ def write_consensus(a: Path, b: Path, out: Path) -> Comparison:
     )
     write_text(out, header + dump_yaml(consensus_data(data_a, data_b, comp)))
     return comp
+
+
+def reconcile_paths(a: Path, b: Path, out: Path | None = None) -> tuple[list[str], bool]:
+    """What ``peerevidence reconcile`` prints, and whether the extractions agree.
+
+    Two files: one line per disagreement (and, with ``out``, the consensus record written).
+    Two directories: the same for every pair of records with the same name, records only one
+    side has, and Cohen's kappa per categorical field across all studies.
+    """
+    if a.is_dir() or b.is_dir():
+        if out is not None:
+            raise UsageError("--out works with two files, not two directories")
+        batch = compare_dirs(a, b)
+        lines = [line for comp in batch.comparisons for line in comp.lines()]
+        lines += [f"{a / n}: no counterpart in {b}" for n in batch.only_a]
+        lines += [f"{b / n}: no counterpart in {a}" for n in batch.only_b]
+        agreeing = sum(c.agree for c in batch.comparisons)
+        lines.append(f"{agreeing} of {len(batch.comparisons)} studies agree in every compared field")
+        for k in batch.kappas():
+            value = "undefined (one category only)" if k.kappa is None else f"{k.kappa:.3f}"
+            lines.append(
+                f"kappa {k.field}: {value} (n = {k.n}, observed agreement {k.observed:.3f}, "
+                f"expected {k.expected:.3f})"
+            )
+        return lines, batch.agree
+    comp = write_consensus(a, b, out) if out is not None else compare_files(a, b)
+    lines = comp.lines()
+    if out is not None:
+        lines.append(f"wrote {out}: {len(comp.differences)} disagreement(s) marked DISAGREE")
+    return lines, comp.agree

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peerevidence.errors import RecordError, describe_choices, sort_errors
-from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+from peerevidence.pooling.table import measure_route, resolve_direction
 from peerevidence.records.project import EvidenceBase, LoadedRecord, load_project
 from peerevidence.records.schema import Outcome
-from peerevidence.pooling.table import measure_route, resolve_direction
 from peerevidence.records.yamlio import LineIndex, format_path
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 
 KEPT_KEYWORDS = {"methods", "related", "gillard2015-reference"}
 DESIGNS_WITH_BIAS = (
@@ -394,21 +394,33 @@ class _Checker:
         text = self._text_lines(file)
         rep = result.reported
         if rep is not None and rep.mismatch is None:
-            printed = {"estimate": self._printed(text, lines, (*base_path, "reported", "estimate"), rep.estimate)}
+            printed = {
+                "estimate": self._printed(text, lines, (*base_path, "reported", "estimate"), rep.estimate)
+            }
             if result.form == "continuous":
-                for key, arm, leaf in (("m1", "intervention", "mean"), ("s1", "intervention", "sd"),
-                                       ("m2", "control", "mean"), ("s2", "control", "sd")):
+                for key, arm, leaf in (
+                    ("m1", "intervention", "mean"),
+                    ("s1", "intervention", "sd"),
+                    ("m2", "control", "mean"),
+                    ("s2", "control", "sd"),
+                ):
                     value = getattr(getattr(result, arm), leaf)
                     printed[key] = self._printed(text, lines, (*base_path, arm, leaf), value)
             chk = reported_check(result, direction, printed)
             if chk is not None and not chk.ok:
-                scale = "positive = benefit" if rep.harmonised else "intervention vs control, the instrument's own scale"
-                hint = (
-                    "; the sign is opposite: if the source signs the effect so that positive means "
-                    "benefit, set `reported.harmonised: true`"
-                    if chk.sign_flipped
-                    else ""
+                scale = (
+                    "positive = benefit"
+                    if rep.harmonised
+                    else "intervention vs control, the instrument's own scale"
                 )
+                hint = ""
+                if chk.sign_flipped:
+                    hint = (
+                        "; the sign is opposite: does the source sign the effect so that positive means "
+                        "benefit? then set `reported.harmonised: true`"
+                        if not rep.harmonised
+                        else "; the sign is opposite although `harmonised: true` says positive means benefit"
+                    )
                 self.err(
                     file,
                     lines,
@@ -418,7 +430,7 @@ class _Checker:
                     f"exceeds the rounding tolerance {_fmt(chk.tolerance)} (half a unit in the last "
                     f"printed digit of the estimate, {_fmt(chk.estimate_rounding)}, plus the inputs' "
                     f"rounding propagated, {_fmt(chk.input_rounding)}){hint}; check both against the "
-                    "source, or document a known discrepancy with `reported.mismatch: \"reason\"`",
+                    'source, or document a known discrepancy with `reported.mismatch: "reason"`',
                 )
         if result.form == "continuous":
             self._se_like(result, file, lines, base_path, outcome)
@@ -438,15 +450,21 @@ class _Checker:
 
         arms = {"intervention": result.intervention, "control": result.control}
         g, _ = effects.smd(
-            arms["intervention"].mean, arms["intervention"].sd, arms["intervention"].n,
-            arms["control"].mean, arms["control"].sd, arms["control"].n,
+            arms["intervention"].mean,
+            arms["intervention"].sd,
+            arms["intervention"].n,
+            arms["control"].mean,
+            arms["control"].sd,
+            arms["control"].n,
         )
         g = float(g)
         n = arms["intervention"].n + arms["control"].n
         said: set[str] = set()
         if abs(g) > SE_LIKE_G and n < SE_LIKE_SMALL_N:
             self.err(
-                file, lines, (*base_path, "intervention", "sd"),
+                file,
+                lines,
+                (*base_path, "intervention", "sd"),
                 f"Hedges' g = {g:.2f} from {n} participants is implausibly large: check that the "
                 "SDs are not standard errors (SE = SD / sqrt(n))",
                 warning=True,
@@ -465,10 +483,14 @@ class _Checker:
             if root >= 2 and _near(other.sd / arm.sd, root):
                 reasons.append(f"the other arm's SD ({_fmt(other.sd)}) is {other.sd / arm.sd:.1f} times it")
             if usual is not None and root >= 2 and _near(usual.value / arm.sd, root):
-                reasons.append(f"the instrument's usual SD ({_fmt(usual.value)}) is {usual.value / arm.sd:.1f} times it")
+                reasons.append(
+                    f"the instrument's usual SD ({_fmt(usual.value)}) is {usual.value / arm.sd:.1f} times it"
+                )
             if reasons:
                 self.err(
-                    file, lines, (*base_path, name, "sd"),
+                    file,
+                    lines,
+                    (*base_path, name, "sd"),
                     f"SD {_fmt(arm.sd)} looks like a standard error: "
                     + " and ".join(reasons)
                     + f", close to sqrt(n) = {root:.1f}; check the source",
@@ -488,7 +510,9 @@ class _Checker:
         if isinstance(study, str) and _marker_problem(study) is None:
             if study != key:
                 self.err(
-                    file, lines, ("study",),
+                    file,
+                    lines,
+                    ("study",),
                     f"'{study}' does not match the file name '{key}' (name the file <bibkey>.yaml)",
                 )
             self.bib_key(file, lines, ("study",), study)
@@ -500,7 +524,9 @@ class _Checker:
                 oid = result.get("outcome")
                 if isinstance(oid, str) and _marker_problem(oid) is None and oid not in self.outcomes:
                     self.err(
-                        file, lines, ("results", i, "outcome"),
+                        file,
+                        lines,
+                        ("results", i, "outcome"),
                         f"'{oid}' is not an outcome in evidence/outcomes.yaml{_hint(oid, self.outcomes)}",
                         describe_choices(sorted(self.outcomes)),
                     )
@@ -621,7 +647,12 @@ def check(base: EvidenceBase, load_errors: Iterable[RecordError] = ()) -> Report
     marked: set[tuple[str, str]] = set()
     for key, (data, lines, file) in sorted(base.unloaded.items()):
         marked.update((file, p) for p in checker.unloaded(key, data, lines, file))
-    # a placeholder says more than the schema's complaint about the same field
+    # a placeholder says more than the schema's complaint about the same field; the
+    # schema's accepted values are kept on the placeholder's line
+    accepted = {(e.file, e.path): e.accepted for e in load_errors if e.accepted}
+    for e in report.errors:
+        if (e.file, e.path) in accepted and e.accepted is None:
+            e.accepted = accepted[(e.file, e.path)]
     report.extend(e for e in load_errors if (e.file, e.path) not in marked)
     checker.change_model()
     checker.outcomes_file()
@@ -811,9 +842,7 @@ def weeks_in(text: str | None) -> float | None:
     """The longest duration written in ``text`` ('6-month follow-up', '12 weeks'), in weeks."""
     if not text:
         return None
-    found = [
-        float(n) * _UNITS[_ABBREV.get(u.lower(), u.lower())] for n, u in _DURATION.findall(text)
-    ]
+    found = [float(n) * _UNITS[_ABBREV.get(u.lower(), u.lower())] for n, u in _DURATION.findall(text)]
     return max(found) if found else None
 
 

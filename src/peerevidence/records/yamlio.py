@@ -108,7 +108,9 @@ def explain_yaml_error(problem: str, text: str, line: int | None) -> str | None:
     """The parser's complaint in a reviewer's words (None when there is nothing to add)."""
     lines = text.splitlines()
     here = lines[line - 1] if line is not None and 0 < line <= len(lines) else ""
-    above = next((x for x in reversed(lines[: (line or 1) - 1]) if x.strip() and not x.strip().startswith("#")), "")
+    above = next(
+        (x for x in reversed(lines[: (line or 1) - 1]) if x.strip() and not x.strip().startswith("#")), ""
+    )
     if "'\\t'" in problem or ("\t" in here and "cannot start any token" in problem):
         return "a tab character: YAML indents with spaces only; replace the tab with spaces"
     if "mapping values are not allowed" in problem:

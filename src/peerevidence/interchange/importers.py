@@ -596,7 +596,7 @@ def read_ris(path: Path, display: str | None = None) -> list[dict[str, Any]]:
     for i, line in enumerate(lines, start=1):
         if (
             line.strip()
-            and not re.match(r"^[A-Z][A-Z0-9]  - ?", line)
+            and not re.match(r"^([A-Z][A-Z0-9]  - ?|\d+\.\s*$)", line)
             and not line.startswith((" ", "\t"))
             and not line.startswith("ER  -")
             and (i == 1 or not lines[i - 2].strip())

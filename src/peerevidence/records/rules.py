@@ -7,6 +7,7 @@ with ``--strict``.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import re
@@ -706,23 +707,21 @@ def printed_decimals(value: float, line_text: str | None = None, key: str | None
         match = re.search(rf"(?:^|[\s{{,]){re.escape(key)}\s*:\s*['\"]?{_NUMBER}", line_text)
         if match:
             text = match.group(1)
-            try:
-                if math.isclose(float(text), value, rel_tol=0, abs_tol=0) or float(text) == value:
+            with contextlib.suppress(ValueError):
+                if float(text) == value:
                     return _decimals_of(text)
-            except ValueError:
-                pass
-    return _decimals_of(repr(float(value)))
+    return _decimals_of(repr(float(value)), from_repr=True)
 
 
-def _decimals_of(text: str) -> int:
+def _decimals_of(text: str, from_repr: bool = False) -> int:
     text = text.lower().lstrip("+-")
     exp = 0
     if "e" in text:
         text, e = text.split("e")
         exp = int(e)
     frac = text.split(".")[1] if "." in text else ""
-    if text.endswith(".0") and exp == 0 and frac == "0":
-        frac = ""  # repr of an integer-valued float: printed without decimals
+    if from_repr and frac == "0" and exp == 0:
+        frac = ""  # Python prints an integer-valued float as 8.0; the source may have printed 8
     return max(len(frac) - exp, 0)
 
 

@@ -16,7 +16,7 @@ import pytest
 from projectkit import DATA, SPARE_FILE, make_project, problems, read, validate, write
 
 FIXTURES = DATA / "crosschecks"
-TAIL = "check both against the source, or document a known discrepancy with `reported.mismatch: \"reason\"`"
+TAIL = 'check both against the source, or document a known discrepancy with `reported.mismatch: "reason"`'
 
 EXPECTED = {
     "reported_md_far_from_arms": [

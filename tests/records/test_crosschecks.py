@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+
 from projectkit import DATA, SPARE_FILE, make_project, problems, read, validate, write
 
 FIXTURES = DATA / "crosschecks"

@@ -11,9 +11,9 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from projectkit import DATA, SPARE_FILE, make_project, problems, run_cli
 
 from peerevidence.records.reconcile import compare_dirs, compare_files, kappa
+from projectkit import DATA, SPARE_FILE, make_project, problems, run_cli
 
 A = DATA / "reconcile" / "a" / "spare2020.yaml"
 B = DATA / "reconcile" / "b" / "spare2020.yaml"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import math
 
-from projectkit import DATA, problems, run_cli
-
 from peerevidence.records.project import load_project
 from peerevidence.stats import effects
+from projectkit import DATA, problems, run_cli
 
 
 def test_init_writes_a_project_that_validates_without_a_problem(tmp_path):

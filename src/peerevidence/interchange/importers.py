@@ -670,8 +670,8 @@ def import_ris(ris_path: Path, bib_path: Path) -> list[str]:
     new = []
     chunks = []
     for (key, text), e in zip(ris_to_bibtex(entries, existing), entries, strict=True):
-        if e.get("doi") and str(e["doi"]).casefold() in dois:
-            continue  # already there
+        if (e.get("doi") and str(e["doi"]).casefold() in dois) or str(e.get("id") or "") in existing:
+            continue  # already there (same DOI, or our own export's key)
         new.append(key)
         chunks.append(text)
     if chunks:

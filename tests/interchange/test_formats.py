@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import pytest
-from projectkit import DATA, make_project, problems, run_cli
 
 from peerevidence.errors import RecordError
 from peerevidence.interchange.csvsafe import csv_text, safe_csv_cell, unescape_cell, write_csv
@@ -19,12 +18,12 @@ from peerevidence.interchange.importers import (
     read_metafor_csv,
     read_revman_analysis,
     read_revman_study_results,
-    write_drafts,
 )
 from peerevidence.pooling.table import evidence_table
 from peerevidence.records.bib import load_bibliography
 from peerevidence.records.project import load_project
 from peerevidence.stats import effects
+from projectkit import DATA, make_project, problems, run_cli
 
 HERE = DATA / "interchange"
 BCG = json.loads((DATA / "metafor_reference.json").read_text())["bcg"]

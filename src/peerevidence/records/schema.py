@@ -160,7 +160,7 @@ class ReportedEffect(Model):
     harmonised: bool = False
     # A known, documented gap between this effect and the one computed from the arm data
     # (e.g. an adjusted estimate, a misaligned dataset row): the cross-check then reports
-    # nothing. Never silent: the reason is shown in the evidence table.
+    # nothing. Never silent: the reason stays in the record (the report does not show it yet).
     mismatch: str | None = None
 
     @model_validator(mode="after")

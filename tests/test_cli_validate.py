@@ -167,17 +167,17 @@ def test_new_record_writes_a_template_that_fails_with_todo_messages(project):
     assert checked.code == 1
     assert all(line.startswith(f"{SPARE_FILE}:") for line in checked.lines), checked.out
     problems = [line.split(": ", 1)[1] for line in checked.lines]
+    # one pass: every placeholder and every schema error at once, one line per field
     assert (
-        "design: not an accepted value (got 'TODO') (accepted: rct, pilot_rct, cluster_rct, "
-        "non_randomised_comparison, before_after, cohort, case_control, cross_sectional, "
+        "design: placeholder 'TODO' left from the template; fill it in (accepted: rct, pilot_rct, "
+        "cluster_rct, non_randomised_comparison, before_after, cohort, case_control, cross_sectional, "
         "qualitative, systematic_review)" in problems
     )
-    assert (
-        "results[0].outcome: must be a lower-case identifier (a-z, 0-9, _; starting with a letter) "
-        "(got 'TODO')" in problems
-    )
+    assert "results[0].outcome: placeholder 'TODO' left from the template; fill it in" in problems
+    assert "country: placeholder 'TODO' left from the template; fill it in" in problems
     assert "sample_size.randomised: must be > 0 (got 0)" in problems
-    assert "extraction.date: must be a date written YYYY-MM-DD (got 'YYYY-MM-DD')" in problems
+    assert "extraction.date: placeholder 'YYYY-MM-DD' left from the template; write the date" in problems
+    assert len(problems) == len(set(problems))
 
 
 def test_new_record_creates_the_extraction_directory(project):

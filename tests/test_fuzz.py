@@ -65,7 +65,9 @@ def check(result: CliResult, file_prefix: str | None = None) -> None:
     for line in result.lines:
         assert PROBLEM_LINE.match(line), f"unlocated line: {line!r}\n{result.out}"
         if file_prefix is not None:
-            assert line.startswith(file_prefix), f"line about another file: {line!r}"
+            assert line.removeprefix("warning: ").startswith(file_prefix), (
+                f"line about another file: {line!r}"
+            )
 
 
 # --------------------------------------------------------------------------- strategies

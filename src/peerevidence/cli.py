@@ -22,6 +22,9 @@ err = Console(
 )
 
 
+out_console = out
+
+
 def _say(console: Console, text: str, style: str | None = None) -> None:
     console.print(text, markup=False, style=style)
 
@@ -504,6 +507,112 @@ def run_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force
     _say(out, f"report: {done.report.index}")
     if done.failed:
         sys.exit(1)
+
+
+# ----------------------------------------------------------------------------- reviewer's workflow
+
+
+@cli.command("init")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--intervention", default=None, help='e.g. "BCG vaccine" (default: a neutral wording).')
+@click.option("--comparator", default=None, help='e.g. "no vaccine" (default: a neutral wording).')
+def init_cmd(directory: Path, intervention: str | None, comparator: str | None) -> None:
+    """Start a new evidence base in DIRECTORY (new or empty) that validates and runs at once."""
+    import datetime as dt
+
+    from peerevidence.records.scaffold import init_project
+
+    files = init_project(directory, intervention, comparator, dt.date.today().isoformat())
+    _say(
+        err, f"wrote {len(files)} files under {directory}; next: peerevidence validate --project {directory}"
+    )
+
+
+@cli.command("reconcile")
+@click.argument("a", type=click.Path(exists=True, path_type=Path))
+@click.argument("b", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write a consensus record marking each disagreement.",
+)
+def reconcile_cmd(a: Path, b: Path, out: Path | None) -> None:
+    """Compare two extractions (two files, or two directories of records); exit 1 if they differ."""
+    from peerevidence.records.reconcile import reconcile_paths
+
+    lines, agree = reconcile_paths(a, b, out)
+    for line in lines:
+        _say(out_console, line)
+    if not agree:
+        sys.exit(1)
+
+
+def _write_drafts(drafts, project: Path) -> None:
+    from peerevidence.interchange.importers import write_drafts
+    from peerevidence.records.project import ProjectPaths
+
+    for path in write_drafts(drafts, ProjectPaths(project).extraction):
+        _say(err, f"wrote {path}")
+
+
+@cli.command("import-csv")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--outcome", required=True, help="The outcome id every row belongs to.")
+@click.option(
+    "--measure",
+    type=click.Choice(["SMD", "MD", "OR", "RR", "HR"]),
+    default=None,
+    help="The measure of yi,vi rows (ratios on the log scale).",
+)
+@project_option
+def import_csv_cmd(file: Path, outcome: str, measure: str | None, project: Path) -> None:
+    """Draft records from a metafor-style CSV (one outcome)."""
+    from peerevidence.interchange.importers import read_metafor_csv
+
+    _write_drafts(read_metafor_csv(file, outcome, measure), project)
+
+
+@cli.command("import-revman")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--outcome", "mapping", multiple=True, help='"Analysis name=outcome_id" (repeatable).')
+@click.option("--giv-measure", type=click.Choice(["SMD", "MD", "OR", "RR", "HR"]), default=None)
+@project_option
+def import_revman_cmd(file: Path, mapping: tuple[str, ...], giv_measure: str | None, project: Path) -> None:
+    """Draft records from a RevMan data-package analysis CSV, or a study_results.csv."""
+    from peerevidence.interchange.importers import read_revman_analysis, read_revman_study_results
+
+    pairs = dict(m.rsplit("=", 1) for m in mapping if "=" in m)
+    if len(pairs) != len(mapping):
+        raise UsageError('--outcome takes "Analysis name=outcome_id"')
+    if file.name.endswith("study_results.csv"):
+        info = file.with_name(file.name.replace("study_results", "study_information"))
+        drafts = read_revman_study_results(file, info if info.exists() else None)
+    else:
+        drafts = read_revman_analysis(file, pairs, giv_measure)
+    _write_drafts(drafts, project)
+
+
+@cli.command("import-ris")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@project_option
+def import_ris_cmd(file: Path, project: Path) -> None:
+    """Add the references of a RIS file to references.bib (stable keys; DOIs already there skipped)."""
+    from peerevidence.interchange.importers import import_ris
+    from peerevidence.records.project import ProjectPaths
+
+    keys = import_ris(file, ProjectPaths(project).bib)
+    _say(err, f"{len(keys)} reference(s) added: {', '.join(keys) or 'none'}")
+
+
+@cli.command("export")
+@project_option
+def export_cmd(project: Path) -> None:
+    """Write RIS, CSL-JSON, RevMan, robvis and metafor-style CSVs under reports/exports/."""
+    from peerevidence.interchange.exporters import export_project
+
+    for path in export_project(project):
+        _say(out_console, str(path))
 
 
 def main(argv: list[str] | None = None) -> None:

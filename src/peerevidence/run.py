@@ -118,6 +118,7 @@ def _render(result: RunResult) -> ReportResult:
     The caller holds the run lock."""
     import warnings
 
+    from peerevidence.interchange.exporters import write_exports
     from peerevidence.report.render import current_stamp, fingerprint, render, write_stamp
     from peerevidence.synthesis import synthesise
     from peerevidence.synthesis.changes import project_changes, record_certainty
@@ -135,6 +136,7 @@ def _render(result: RunResult) -> ReportResult:
     certainty = {oid: c.final for oid, c in synthesis.certainty.items()}
     record_certainty(reports, certainty)
     written = render(result, synthesis, project_changes(reports))
+    written += write_exports(result.base, result.table, reports)
     write_stamp(result, fingerprint(result), certainty)
     pages = sum(1 for p in written if p.parent.name == "outcomes")
     return ReportResult(index, True, pages, synthesis)

@@ -180,4 +180,46 @@ def validate_model(
     try:
         return root.model_validate(data), []
     except ValidationError as exc:
-        return None, schema_errors(exc, root, file, index)
+        return None, _explain_forms(schema_errors(exc, root, file, index), data, file, index)
+
+
+_LOOKS = {
+    # form written -> (keys that betray the other form, what it looks like, form to use)
+    "binary": ({"mean", "sd"}, "continuous data (n, mean, sd)", "continuous"),
+    "continuous": ({"events", "total"}, "binary data (events, total)", "binary"),
+}
+
+
+def _explain_forms(errors: list[RecordError], data: Any, file: str, index: LineIndex) -> list[RecordError]:
+    """Replace the field-by-field complaints about arms written in another form's shape."""
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list):
+        return errors
+    for i, result in enumerate(results):
+        if (
+            not isinstance(result, dict)
+            or not isinstance(result.get("form"), str)
+            or result["form"] not in _LOOKS
+        ):
+            continue
+        keys, looks, other = _LOOKS[result["form"]]
+        arms = [result.get(a) for a in ("intervention", "control")]
+        if not any(isinstance(a, dict) and keys & set(a) for a in arms):
+            continue
+        prefix = format_path(("results", i))
+        errors = [
+            e
+            for e in errors
+            if not (e.path.startswith(prefix + ".intervention") or e.path.startswith(prefix + ".control"))
+            and not (e.path == prefix + ".event" and other == "continuous")
+        ]
+        errors.append(
+            RecordError(
+                file,
+                index.line_of(("results", i, "form")),
+                format_path(("results", i, "form")),
+                f"form is {result['form']}, but this looks like {looks}: use `form: {other}`",
+                "continuous, binary, effect, pooled, not_reported",
+            )
+        )
+    return errors

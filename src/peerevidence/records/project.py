@@ -105,6 +105,9 @@ class EvidenceBase:
     analysis_lines: LineIndex = field(default_factory=LineIndex)
     certainty: CertaintyOverrides = field(default_factory=CertaintyOverrides)
     certainty_lines: LineIndex = field(default_factory=LineIndex)
+    # records that parsed as YAML but failed their schema: stem -> (data, lines, file), so
+    # cross-file rules and placeholder checks still run on them in the same pass
+    unloaded: dict[str, tuple[object, LineIndex, str]] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:
@@ -147,6 +150,7 @@ def _load_model(
     errors: list[RecordError],
     required: bool,
     cache_dir: Path | None = None,
+    raw: dict | None = None,
 ) -> tuple[M | None, LineIndex]:
     if not path.exists():
         if required:
@@ -159,6 +163,8 @@ def _load_model(
         return None, LineIndex()
     obj, problems = validate_model(model, data, display, lines)
     errors.extend(problems)
+    if obj is None and raw is not None:
+        raw["data"] = data
     return obj, lines  # type: ignore[return-value]
 
 
@@ -211,7 +217,12 @@ def load_project(root: Path, cache: bool = True) -> tuple[EvidenceBase, list[Rec
         errors.append(RecordError(paths.rel(paths.extraction), None, "", "directory not found"))
     for path in paths.record_files():
         display = paths.rel(path)
-        record, lines = _load_model(Record, path, display, errors, required=True, cache_dir=cache_dir)
+        raw: dict = {}
+        record, lines = _load_model(
+            Record, path, display, errors, required=True, cache_dir=cache_dir, raw=raw
+        )
         if record is not None:
             base.records[path.stem] = LoadedRecord(record, display, lines)
+        elif "data" in raw:
+            base.unloaded[path.stem] = (raw["data"], lines, display)
     return base, errors

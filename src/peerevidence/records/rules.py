@@ -7,7 +7,9 @@ with ``--strict``.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
+import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable
@@ -273,8 +275,8 @@ class _Checker:
     # ------------------------------------------------------------------ records
     def record(self, key: str, loaded: LoadedRecord) -> None:
         rec, file, lines = loaded.record, loaded.file, loaded.lines
-        for path in _placeholders(rec.model_dump(by_alias=True)):
-            self.err(file, lines, path, "placeholder 'TODO' left from the template; fill it in")
+        for path, problem in _markers(rec.model_dump(by_alias=True, exclude_defaults=True)):
+            self.err(file, lines, path, problem)
         is_review = rec.design == "systematic_review"
         if is_review and rec.review is None:
             self.err(
@@ -333,11 +335,12 @@ class _Checker:
             if route.error:
                 self.err(file, lines, base_path, route.error)
                 continue
-            _, direction_error = resolve_direction(result, outcome)
+            direction, direction_error = resolve_direction(result, outcome)
             if direction_error:
                 self.err(file, lines, (*base_path, "instrument"), direction_error)
             if result.form == "continuous" or result.form == "binary":
                 self._arm_sizes(rec, file, lines, i)
+                self.cross_checks(rec, file, lines, i, outcome, direction)
             if result.exclude is None and rec.exclude is None:
                 if result.outcome in first_poolable:
                     self.err(
@@ -374,6 +377,165 @@ class _Checker:
                     ("results", i),
                     f"arm sizes add up to {both}, more than the stated sample size ({whole})",
                 )
+
+    # ------------------------------------------------------------------ cross-checks
+    def _text_lines(self, file: str) -> list[str]:
+        try:
+            return (self.base.root / file).read_text("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return []
+
+    def _printed(self, text: list[str], lines: LineIndex, path: tuple[str | int, ...], value: float) -> int:
+        line = lines.line_of(path)
+        line_text = text[line - 1] if line is not None and 0 < line <= len(text) else None
+        return printed_decimals(value, line_text, str(path[-1]))
+
+    def cross_checks(self, rec, file: str, lines: LineIndex, i: int, outcome: Outcome, direction) -> None:
+        result = rec.results[i]
+        base_path: tuple[str | int, ...] = ("results", i)
+        text = self._text_lines(file)
+        rep = result.reported
+        if rep is not None and rep.mismatch is None:
+            printed = {
+                "estimate": self._printed(text, lines, (*base_path, "reported", "estimate"), rep.estimate)
+            }
+            if result.form == "continuous":
+                for key, arm, leaf in (
+                    ("m1", "intervention", "mean"),
+                    ("s1", "intervention", "sd"),
+                    ("m2", "control", "mean"),
+                    ("s2", "control", "sd"),
+                ):
+                    value = getattr(getattr(result, arm), leaf)
+                    printed[key] = self._printed(text, lines, (*base_path, arm, leaf), value)
+            chk = reported_check(result, direction, printed)
+            if chk is not None and not chk.ok:
+                scale = (
+                    "positive = benefit"
+                    if rep.harmonised
+                    else "intervention vs control, the instrument's own scale"
+                )
+                hint = ""
+                if chk.sign_flipped:
+                    hint = (
+                        "; the sign is opposite: does the source sign the effect so that positive means "
+                        "benefit? then set `reported.harmonised: true`"
+                        if not rep.harmonised
+                        else "; the sign is opposite although `harmonised: true` says positive means benefit"
+                    )
+                self.err(
+                    file,
+                    lines,
+                    (*base_path, "reported", "estimate"),
+                    f"the source reports {rep.measure} = {_fmt(rep.estimate)} but the arm data give "
+                    f"{_fmt(chk.computed)} ({scale}); the gap {_fmt(abs(rep.estimate - chk.computed))} "
+                    f"exceeds the rounding tolerance {_fmt(chk.tolerance)} (half a unit in the last "
+                    f"printed digit of the estimate, {_fmt(chk.estimate_rounding)}, plus the inputs' "
+                    f"rounding propagated, {_fmt(chk.input_rounding)}){hint}; check both against the "
+                    'source, or document a known discrepancy with `reported.mismatch: "reason"`',
+                )
+        if result.form == "continuous":
+            self._se_like(result, file, lines, base_path, outcome)
+        whole = weeks_in(rec.duration)
+        at = weeks_in(result.timepoint)
+        if whole is not None and at is not None and at > whole * 1.001:
+            self.err(
+                file,
+                lines,
+                (*base_path, "timepoint"),
+                f"timepoint '{result.timepoint}' lies beyond the study's duration '{rec.duration}' "
+                f"({at:.3g} vs {whole:.3g} weeks)",
+            )
+
+    def _se_like(self, result, file: str, lines: LineIndex, base_path, outcome: Outcome) -> None:
+        from peerevidence.stats import effects
+
+        arms = {"intervention": result.intervention, "control": result.control}
+        g, _ = effects.smd(
+            arms["intervention"].mean,
+            arms["intervention"].sd,
+            arms["intervention"].n,
+            arms["control"].mean,
+            arms["control"].sd,
+            arms["control"].n,
+        )
+        g = float(g)
+        n = arms["intervention"].n + arms["control"].n
+        said: set[str] = set()
+        if abs(g) > SE_LIKE_G and n < SE_LIKE_SMALL_N:
+            self.err(
+                file,
+                lines,
+                (*base_path, "intervention", "sd"),
+                f"Hedges' g = {g:.2f} from {n} participants is implausibly large: check that the "
+                "SDs are not standard errors (SE = SD / sqrt(n))",
+                warning=True,
+            )
+            said.add("g")
+        usual = None
+        if result.instrument:
+            wanted = result.instrument.casefold().strip()
+            for inst in outcome.instruments:
+                if wanted in {x.casefold().strip() for x in (inst.name, *inst.aliases)}:
+                    usual = inst.usual_sd
+        for name, arm in arms.items():
+            other = arms["control" if name == "intervention" else "intervention"]
+            root = math.sqrt(arm.n)
+            reasons = []
+            if root >= 2 and _near(other.sd / arm.sd, root):
+                reasons.append(f"the other arm's SD ({_fmt(other.sd)}) is {other.sd / arm.sd:.1f} times it")
+            if usual is not None and root >= 2 and _near(usual.value / arm.sd, root):
+                reasons.append(
+                    f"the instrument's usual SD ({_fmt(usual.value)}) is {usual.value / arm.sd:.1f} times it"
+                )
+            if reasons:
+                self.err(
+                    file,
+                    lines,
+                    (*base_path, name, "sd"),
+                    f"SD {_fmt(arm.sd)} looks like a standard error: "
+                    + " and ".join(reasons)
+                    + f", close to sqrt(n) = {root:.1f}; check the source",
+                    warning=True,
+                )
+
+    # ------------------------------------------------------------------ records that failed their schema
+    def unloaded(self, key: str, data, lines: LineIndex, file: str) -> list[str]:
+        """Rules that need no valid schema, on a record that failed it; return marked paths."""
+        marked = []
+        for path, problem in _markers(data):
+            self.err(file, lines, path, problem)
+            marked.append(format_path(path))
+        if not isinstance(data, dict):
+            return marked
+        study = data.get("study")
+        if isinstance(study, str) and _marker_problem(study) is None:
+            if study != key:
+                self.err(
+                    file,
+                    lines,
+                    ("study",),
+                    f"'{study}' does not match the file name '{key}' (name the file <bibkey>.yaml)",
+                )
+            self.bib_key(file, lines, ("study",), study)
+        results = data.get("results")
+        if isinstance(results, list) and self.base.outcomes is not None:
+            for i, result in enumerate(results):
+                if not isinstance(result, dict):
+                    continue
+                oid = result.get("outcome")
+                if isinstance(oid, str) and _marker_problem(oid) is None and oid not in self.outcomes:
+                    self.err(
+                        file,
+                        lines,
+                        ("results", i, "outcome"),
+                        f"'{oid}' is not an outcome in evidence/outcomes.yaml{_hint(oid, self.outcomes)}",
+                        describe_choices(sorted(self.outcomes)),
+                    )
+        for path, ref in _raw_refs(data):
+            if _marker_problem(ref) is None:
+                self.bib_key(file, lines, path, ref)
+        return marked
 
     def records(self) -> None:
         by_study: dict[str, list[str]] = defaultdict(list)
@@ -447,15 +609,23 @@ class _Checker:
                 )
 
 
-def _placeholders(value, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
-    """Paths of every text still holding the template's TODO."""
-    if isinstance(value, str):
-        return [path] if "TODO" in value else []
+def _near(ratio: float, root: float) -> bool:
+    """A ratio of SDs within a factor 1.5 of sqrt(n): what an SE reported as an SD gives."""
+    return ratio >= 2 and root / 1.5 <= ratio <= root * 1.5
+
+
+def _raw_refs(value, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path, key) of every ``source.ref`` in raw record data."""
+    out: list[tuple[tuple[str | int, ...], str]] = []
     if isinstance(value, dict):
-        return [p for k, v in value.items() for p in _placeholders(v, (*path, k))]
-    if isinstance(value, list):
-        return [p for i, v in enumerate(value) for p in _placeholders(v, (*path, i))]
-    return []
+        for k, v in value.items():
+            if k == "source" and isinstance(v, dict) and isinstance(v.get("ref"), str):
+                out.append(((*path, k, "ref"), v["ref"]))
+            out.extend(_raw_refs(v, (*path, k)))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out.extend(_raw_refs(v, (*path, i)))
+    return out
 
 
 def _sources(rec) -> list[tuple[tuple[str | int, ...], object]]:
@@ -476,8 +646,17 @@ def _sources(rec) -> list[tuple[tuple[str | int, ...], object]]:
 def check(base: EvidenceBase, load_errors: Iterable[RecordError] = ()) -> Findings:
     """Run every cross-file rule; return errors and warnings (sorted)."""
     report = Findings()
-    report.extend(load_errors)
     checker = _Checker(base, report)
+    marked: set[tuple[str, str]] = set()
+    for key, (data, lines, file) in sorted(base.unloaded.items()):
+        marked.update((file, p) for p in checker.unloaded(key, data, lines, file))
+    # a placeholder says more than the schema's complaint about the same field; the
+    # schema's accepted values are kept on the placeholder's line
+    accepted = {(e.file, e.path): e.accepted for e in load_errors if e.accepted}
+    for e in report.errors:
+        if (e.file, e.path) in accepted and e.accepted is None:
+            e.accepted = accepted[(e.file, e.path)]
+    report.extend(e for e in load_errors if (e.file, e.path) not in marked)
     checker.change_model()
     checker.outcomes_file()
     checker.analysis_file()
@@ -504,3 +683,182 @@ def validate_project(root: str | Path) -> tuple[EvidenceBase, Findings]:
     """
     base, load_errors = load_project(Path(root))
     return base, check(base, load_errors)
+
+
+# ----------------------------------------------------------------------------- cross-checks
+
+MARKERS = ("TODO", "YYYY-MM-DD", "DISAGREE:")
+_NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+
+
+def _marker_problem(text: str) -> str | None:
+    if "DISAGREE:" in text:
+        return (
+            f"unresolved disagreement from `peerevidence reconcile` ({text.strip()[:80]}); "
+            "keep the value the source supports and note the choice under extraction.provenance"
+        )
+    if "TODO" in text:
+        return "placeholder 'TODO' left from the template; fill it in"
+    if "YYYY-MM-DD" in text:
+        return "placeholder 'YYYY-MM-DD' left from the template; write the date"
+    return None
+
+
+def _markers(value, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+    """(path, problem) for every text still holding a template placeholder or a reconcile marker."""
+    if isinstance(value, str):
+        problem = _marker_problem(value)
+        return [(path, problem)] if problem else []
+    if isinstance(value, dict):
+        return [m for k, v in value.items() for m in _markers(v, (*path, k))]
+    if isinstance(value, list):
+        return [m for i, v in enumerate(value) for m in _markers(v, (*path, i))]
+    return []
+
+
+def printed_decimals(value: float, line_text: str | None = None, key: str | None = None) -> int:
+    """Decimals of a number as printed in the YAML line (``0.50`` -> 2), else as Python prints it."""
+    if line_text is not None and key is not None:
+        match = re.search(rf"(?:^|[\s{{,]){re.escape(key)}\s*:\s*['\"]?{_NUMBER}", line_text)
+        if match:
+            text = match.group(1)
+            with contextlib.suppress(ValueError):
+                if float(text) == value:
+                    return _decimals_of(text)
+    return _decimals_of(repr(float(value)), from_repr=True)
+
+
+def _decimals_of(text: str, from_repr: bool = False) -> int:
+    text = text.lower().lstrip("+-")
+    exp = 0
+    if "e" in text:
+        text, e = text.split("e")
+        exp = int(e)
+    frac = text.split(".")[1] if "." in text else ""
+    if from_repr and frac == "0" and exp == 0:
+        frac = ""  # Python prints an integer-valued float as 8.0; the source may have printed 8
+    return max(len(frac) - exp, 0)
+
+
+@dataclass(frozen=True)
+class ReportedCheck:
+    """The reported effect beside the one computed from the arm data, and the tolerance used."""
+
+    measure: str
+    reported: float
+    computed: float
+    tolerance: float
+    estimate_rounding: float
+    input_rounding: float
+
+    @property
+    def ok(self) -> bool:
+        return abs(self.reported - self.computed) <= self.tolerance
+
+    @property
+    def sign_flipped(self) -> bool:
+        if self.measure in ("OR", "RR"):
+            return self.computed > 0 and abs(self.reported - 1 / self.computed) <= self.tolerance
+        return abs(self.reported + self.computed) <= self.tolerance
+
+
+def _arm_effect(measure: str, inputs: dict[str, float]) -> float:
+    from peerevidence.stats import effects
+
+    if measure in ("SMD", "g", "MD"):
+        fn = effects.md if measure == "MD" else effects.smd
+        y, _ = fn(inputs["m1"], inputs["s1"], inputs["n1"], inputs["m2"], inputs["s2"], inputs["n2"])
+        return float(y)
+    cells = effects.table_from_totals(inputs["a"], inputs["n1"], inputs["c"], inputs["n2"])
+    fn = effects.log_rr if measure == "RR" else effects.log_or
+    y, _ = fn(*cells)
+    return float(y)
+
+
+def reported_check(
+    result, direction: str | None, printed: dict[str, int], sign: float | None = None
+) -> ReportedCheck | None:
+    """Compare ``result.reported`` with the effect its arm data give, or None if not comparable.
+
+    ``printed`` maps ``estimate`` and the inputs (``m1, s1, m2, s2``) to the number of decimals
+    printed. The tolerance is half a unit in the last printed digit of the reported estimate
+    plus the rounding of the inputs (half a unit in their last printed digit) propagated to
+    first order: sum |d effect / d input| x half-unit.
+    """
+    rep = result.reported
+    if rep is None:
+        return None
+    if result.form == "continuous" and rep.measure in ("SMD", "g", "MD"):
+        inputs = {
+            "m1": result.intervention.mean,
+            "s1": result.intervention.sd,
+            "n1": result.intervention.n,
+            "m2": result.control.mean,
+            "s2": result.control.sd,
+            "n2": result.control.n,
+        }
+        rounded = ("m1", "s1", "m2", "s2")
+        ratio = False
+    elif result.form == "binary" and rep.measure in ("OR", "RR"):
+        inputs = {
+            "a": result.intervention.events,
+            "n1": result.intervention.total,
+            "c": result.control.events,
+            "n2": result.control.total,
+        }
+        rounded = ()
+        ratio = True
+    else:
+        return None
+    if sign is None:
+        sign = -1.0 if (rep.harmonised and direction == "lower_is_better") else 1.0
+
+    def value(inp: dict[str, float]) -> float:
+        y = sign * _arm_effect(rep.measure, inp)
+        return math.exp(y) if ratio else y
+
+    computed = value(inputs)
+    propagated = 0.0
+    for name in rounded:
+        half = 0.5 * 10.0 ** -printed.get(name, 0)
+        if half <= 0:
+            continue
+        up, down = dict(inputs), dict(inputs)
+        up[name] += half
+        down[name] -= half
+        if name.startswith("s") and down[name] <= 0:
+            down[name] = inputs[name]
+            slope = (value(up) - value(down)) / half
+        else:
+            slope = (value(up) - value(down)) / (2 * half)
+        propagated += abs(slope) * half
+    est_round = 0.5 * 10.0 ** -printed.get("estimate", 0)
+    return ReportedCheck(
+        rep.measure,
+        rep.estimate,
+        computed,
+        est_round + propagated + 1e-9,
+        est_round,
+        propagated,
+    )
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4g}" if abs(x) < 1e4 else f"{x:.6g}"
+
+
+_UNITS = {"day": 1 / 7, "week": 1.0, "month": 52.0 / 12, "year": 52.0}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*-?\s*(day|week|month|year|yr|wk|mo)s?\b", re.IGNORECASE)
+_ABBREV = {"yr": "year", "wk": "week", "mo": "month"}
+
+
+def weeks_in(text: str | None) -> float | None:
+    """The longest duration written in ``text`` ('6-month follow-up', '12 weeks'), in weeks."""
+    if not text:
+        return None
+    found = [float(n) * _UNITS[_ABBREV.get(u.lower(), u.lower())] for n, u in _DURATION.findall(text)]
+    return max(found) if found else None
+
+
+SE_LIKE_G = 2.0
+SE_LIKE_SMALL_N = 100

@@ -153,6 +153,14 @@ class ReportedEffect(Model):
     ci_high: Finite | None = None
     sign_convention: str | None = None
     source: Source
+    # True: the source signs the effect so that positive means benefit (as a harmonised
+    # effect result); False: intervention minus control (or intervention / control) on the
+    # instrument's own scale. The cross-check compares on the matching scale.
+    harmonised: bool = False
+    # A known, documented gap between this effect and the one computed from the arm data
+    # (e.g. an adjusted estimate, a misaligned dataset row): the cross-check then reports
+    # nothing. Never silent: the reason stays in the record (the report does not show it yet).
+    mismatch: str | None = None
 
     @model_validator(mode="after")
     def _interval(self) -> ReportedEffect:
@@ -291,11 +299,23 @@ class RiskOfBias(Model):
     source: Source | None = None
 
 
+class ProvenanceItem(Model):
+    """One field two extractors disagreed on, with both values (``peerevidence reconcile``)."""
+
+    field: NonEmpty
+    a: Finite | str | bool | None = None
+    b: Finite | str | bool | None = None
+    resolved: Finite | str | bool | None = None
+    note: str | None = None
+
+
 class Extraction(Model):
-    extracted_by: NonEmpty
+    extracted_by: NonEmpty | Annotated[list[NonEmpty], Field(min_length=1)]
     checked_by: NonEmpty
     date: Annotated[str, Field(pattern=DATE)]
     method: str | None = None
+    reconciled_by: str | None = None
+    provenance: list[ProvenanceItem] = []
 
 
 class ReviewInfo(Model):
@@ -323,6 +343,7 @@ class Record(Model):
     exclude: str | None = None
     indirectness: str | None = None
     review: ReviewInfo | None = None
+    duration: str | None = None  # the study's whole follow-up, e.g. "12 months"
     notes: list[NonEmpty] = []
     results: Annotated[list[Result], Field(min_length=1)]
 
@@ -403,10 +424,18 @@ class ChangeModel(Model):
 # --------------------------------------------------------------------------- outcomes
 
 
+class UsualSd(Model):
+    """The SD an instrument usually has in this population, with where that was read."""
+
+    value: Positive
+    source: Source
+
+
 class Instrument(Model):
     name: NonEmpty
     direction: Direction
     aliases: list[NonEmpty] = []
+    usual_sd: UsualSd | None = None
 
 
 class Outcome(Model):

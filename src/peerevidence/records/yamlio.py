@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +100,48 @@ def _plain(node: Any, path: PathKey, index: LineIndex) -> Any:
     return str(node)
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def explain_yaml_error(problem: str, text: str, line: int | None) -> str | None:
+    """The parser's complaint in a reviewer's words (None when there is nothing to add)."""
+    lines = text.splitlines()
+    here = lines[line - 1] if line is not None and 0 < line <= len(lines) else ""
+    above = next(
+        (x for x in reversed(lines[: (line or 1) - 1]) if x.strip() and not x.strip().startswith("#")), ""
+    )
+    if "'\\t'" in problem or ("\t" in here and "cannot start any token" in problem):
+        return "a tab character: YAML indents with spaces only; replace the tab with spaces"
+    if "mapping values are not allowed" in problem:
+        if _indent(here) > _indent(above) and re.match(r"^\s*[-\w. ]+:\s*\S", above):
+            return (
+                "this line is indented more than the key above it, which already has a value; "
+                "line it up with that key, or give that key no value on its own line"
+            )
+        return (
+            "a value contains ': ' (a colon and a space), which YAML reads as a new key; "
+            "put the value in quotes"
+        )
+    if "expected <block end>" in problem or "did not find expected '-'" in problem:
+        return (
+            "this line's indentation does not match the lines around it; keys of one mapping, "
+            "and the '-' items of one list, must start in the same column"
+        )
+    if "could not find expected ':'" in problem:
+        return (
+            "a line is neither 'key: value' nor a list item; a text running over several lines "
+            "needs quotes, and every key needs its colon"
+        )
+    if "duplicate key" in problem:
+        return "the same key appears twice in one mapping; keep one"
+    if ("end of stream" in problem and "quoted" in problem) or "while scanning a quoted scalar" in problem:
+        return "a quotation mark is opened but never closed"
+    if "undefined alias" in problem:
+        return "an alias (*name) refers to an anchor (&name) that is not defined above it"
+    return None
+
+
 def parse_yaml(text: str, display_path: str) -> tuple[Any, LineIndex]:
     """Parse YAML text; raise :class:`RecordError` (with the line) if it is malformed."""
     yaml = YAML(typ="rt", pure=True)
@@ -110,7 +153,9 @@ def parse_yaml(text: str, display_path: str) -> tuple[Any, LineIndex]:
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0] if str(exc) else ""
         problem = " ".join(str(problem).split())[:200] or type(exc).__name__
-        raise RecordError(display_path, line, "", f"malformed YAML: {problem}") from None
+        words = explain_yaml_error(problem, text, line)
+        message = f"malformed YAML: {words} (parser: {problem})" if words else f"malformed YAML: {problem}"
+        raise RecordError(display_path, line, "", message) from None
     index = LineIndex()
     try:
         data = _plain(raw, (), index)

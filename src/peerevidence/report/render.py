@@ -379,7 +379,7 @@ def _version() -> str:
 # --------------------------------------------------------------------------- skipping unchanged reports
 
 REPORT_STAMP = Path(".cache") / "report.json"
-_CODE = ("report/*.py", "synthesis/*.py", "stats/exact.py", "records/bib.py")
+_CODE = ("report/*.py", "synthesis/*.py", "interchange/*.py", "stats/exact.py", "records/bib.py")
 
 
 @functools.cache

@@ -7,6 +7,7 @@ each; anything unexpected is printed as one "internal error" line.
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -615,8 +616,27 @@ def export_cmd(project: Path) -> None:
         _say(out_console, str(path))
 
 
+def _os_error_line(exc: OSError) -> str:
+    """One line for a failed file operation, naming the file."""
+    import errno
+
+    where = exc.filename or "a file"
+    if exc.errno == errno.ENOSPC:
+        detail = f" ({exc.strerror})" if exc.strerror and "space" not in exc.strerror.lower() else ""
+        return f"no space left on the device while writing {where}{detail}; nothing was replaced"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{where}: cannot write here ({exc.strerror}); nothing was replaced"
+    return f"{where}: {exc.strerror or exc}"
+
+
+def _quiet_unraisable(_: object) -> None:
+    """Native finalizers (HDF5) report failures of an already-reported write as "Exception
+    ignored"; the one-line error has said what happened."""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the click group, turning every error into one line and an exit code."""
+    sys.unraisablehook = _quiet_unraisable
     try:
         cli.main(args=argv, prog_name="peerevidence", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -636,6 +656,13 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         _say(err, "interrupted")
         sys.exit(130)
+    except OSError as exc:
+        _say(err, _os_error_line(exc))
+        # a file that failed mid-write may leave native libraries (HDF5) in a state their
+        # finalizers crash on; nothing is left to clean up: every write was atomic
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
     except Exception as exc:  # never show a traceback to a user
         _say(err, f"internal error: {type(exc).__name__}: {exc} (please report this)")
         sys.exit(1)

@@ -19,11 +19,13 @@ any point (even with SIGKILL) leaves the previous fits, summaries and report val
 
 from __future__ import annotations
 
+import errno
 import functools
 import hashlib
 import json
 import math
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -123,7 +125,14 @@ class FitStore:
         return FitSummary.from_json(json.loads(self.paths(key)[1].read_text("utf-8")))
 
     def save(self, key: str, idata: Any, summary: FitSummary) -> None:
+        """Write the posterior and its summary (atomically; refuses early when the disk
+        cannot hold them, since HDF5 fails badly when a write runs out of space)."""
         nc, js = self.paths(key)
+        nc.parent.mkdir(parents=True, exist_ok=True)
+        need = netcdf_size(idata)
+        free = shutil.disk_usage(nc.parent).free
+        if free < need:
+            raise OSError(errno.ENOSPC, f"needs about {need / 1e6:.1f} MB, {free / 1e6:.1f} MB free", str(nc))
         with atomic_path(nc, ".nc") as tmp:
             idata.to_netcdf(str(tmp), engine="h5netcdf")
         write_text(js, dumps(summary.to_json()))
@@ -161,6 +170,14 @@ class FitStore:
                     path.unlink(missing_ok=True)
                     removed += 1
         return removed
+
+
+def netcdf_size(idata: Any) -> int:
+    """A generous estimate of an InferenceData's netCDF size: its arrays plus 64 kB a group
+    and 25% for HDF5's own structures."""
+    groups = idata.groups()
+    raw = sum(int(idata[g].nbytes) for g in groups)
+    return int(raw * 1.25) + 65536 * (len(groups) + 1)
 
 
 def _same_file(a: Path, b: Path) -> bool:

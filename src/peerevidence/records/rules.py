@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from peerevidence.errors import RecordError, describe_choices, sort_errors
-from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
-from peerevidence.records.project import EvidenceBase, LoadedRecord, load_project
-from peerevidence.records.schema import Outcome
 from peerevidence.pooling.table import measure_route, resolve_direction
+from peerevidence.records.project import EvidenceBase, LoadedRecord, load_project
+from peerevidence.records.schema import UNPOOLED_FORMS, Outcome
 from peerevidence.records.yamlio import LineIndex, format_path
+from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 
 KEPT_KEYWORDS = {"methods", "related", "gillard2015-reference"}
 DESIGNS_WITH_BIAS = (
@@ -292,12 +292,12 @@ class _Checker:
                     ("results", i, "form"),
                     "a pooled result belongs in a systematic_review record",
                 )
-            elif is_review and result.form not in ("pooled", "not_reported"):
+            elif is_review and result.form != "pooled" and result.form not in UNPOOLED_FORMS:
                 self.err(
                     file,
                     lines,
                     ("results", i, "form"),
-                    "a systematic_review record holds only pooled or not_reported results "
+                    "a systematic_review record holds only pooled, not_reported or not_obtained results "
                     "(record the trials themselves in their own records)",
                 )
         if rec.study != key:
@@ -326,7 +326,7 @@ class _Checker:
                         describe_choices(sorted(self.outcomes)),
                     )
                 continue
-            if result.form in ("not_reported", "pooled"):
+            if result.form == "pooled" or result.form in UNPOOLED_FORMS:
                 continue
             route = measure_route(result, outcome)
             if route.error:
@@ -431,7 +431,7 @@ class _Checker:
             r.outcome
             for lr in self.base.records.values()
             for r in lr.record.results
-            if r.form != "not_reported"
+            if r.form not in UNPOOLED_FORMS
         }
         file = self.base.paths.rel(self.base.paths.outcomes)
         for i, outcome in enumerate(self.base.outcomes.outcomes if self.base.outcomes else []):

@@ -202,6 +202,10 @@ class EffectResult(ResultBase):
     on the instrument's own scale, and is harmonised with the instrument's direction.
     ``harmonised: true`` says the source already signed it so that positive means benefit
     of peer support (e.g. the Smit 2022 dataset's g); it is then used as given.
+
+    An SMD (Cohen's d) reported without a CI or SE may give the arm sizes instead
+    (``n_intervention``, ``n_control``): it then enters as ``escalc(measure="SMD", di=,
+    n1i=, n2i=)`` does, as Hedges' g with its large-sample variance. No SD is imputed.
     """
 
     form: Literal["effect"]
@@ -212,9 +216,22 @@ class EffectResult(ResultBase):
     ci_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
     se: Positive | None = None
     n: PositiveCount | None = None
+    n_intervention: PositiveCount | None = None
+    n_control: PositiveCount | None = None
     adjusted: bool | None = None
     contrast: str | None = None
     harmonised: bool = False
+
+    @property
+    def d_with_arm_sizes(self) -> bool:
+        """An SMD with arm sizes but no CI or SE (its variance comes from the arm sizes)."""
+        return (
+            self.measure == "SMD"
+            and self.ci_low is None
+            and self.se is None
+            and self.n_intervention is not None
+            and self.n_control is not None
+        )
 
     @model_validator(mode="after")
     def _interval(self) -> EffectResult:
@@ -224,8 +241,13 @@ class EffectResult(ResultBase):
                 raise ValueError(f"a correlation must lie in (-1, 1) (got {self.estimate})")
             if self.n is None and self.se is None and self.ci_low is None:
                 raise ValueError("a correlation needs n (or a CI or SE)")
-        elif self.ci_low is None and self.se is None:
-            raise ValueError("an effect needs ci_low/ci_high or se")
+        elif (self.n_intervention is None) != (self.n_control is None):
+            raise ValueError("give both n_intervention and n_control, or neither")
+        elif self.n_intervention is not None and self.measure != "SMD":
+            raise ValueError(f"arm sizes stand in for a CI only for an SMD, not for {self.measure}")
+        elif self.ci_low is None and self.se is None and not self.d_with_arm_sizes:
+            hint = " (or, for an SMD, n_intervention and n_control)" if self.measure == "SMD" else ""
+            raise ValueError(f"an effect needs ci_low/ci_high or se{hint}")
         return self
 
 
@@ -250,19 +272,47 @@ class PooledResult(ResultBase):
         return self
 
 
-class NotReported(ResultBase):
-    """The study has nothing usable for this outcome; say why (it stays out of pooling)."""
+class _Unpooled(ResultBase):
+    """A result that carries no data: ``reason`` says what is missing, ``finding`` quotes
+    what the source does say. It stays out of pooling and is listed in the evidence table."""
 
-    form: Literal["not_reported"]
     reason: NonEmpty
     finding: str | None = None
 
 
+class NotReported(_Unpooled):
+    """The study did not report a usable result for this outcome (a fact about the study)."""
+
+    form: Literal["not_reported"]
+
+
+class SearchAttempt(Model):
+    """One attempt to reach a source: when, by which route, and what came back."""
+
+    date: Annotated[str, Field(pattern=DATE)]
+    route: NonEmpty
+    result: NonEmpty
+
+
+class NotObtained(_Unpooled):
+    """The result may exist, but we could not reach the source that holds it.
+
+    A fact about our access, not about the study: the full text, its tables or the
+    registry results were out of reach. ``reason`` names what is wanted and where it should
+    be; ``searched`` lists what was tried (date, route, result).
+    """
+
+    form: Literal["not_obtained"]
+    searched: Annotated[list[SearchAttempt], Field(min_length=1)]
+
+
 Result = Annotated[
-    ContinuousResult | BinaryResult | EffectResult | PooledResult | NotReported,
+    ContinuousResult | BinaryResult | EffectResult | PooledResult | NotReported | NotObtained,
     Field(discriminator="form"),
 ]
-RESULT_FORMS = ("continuous", "binary", "effect", "pooled", "not_reported")
+RESULT_FORMS = ("continuous", "binary", "effect", "pooled", "not_reported", "not_obtained")
+UNPOOLED_FORMS = frozenset({"not_reported", "not_obtained"})
+"""Forms that carry no data: the study has no usable result, or we could not reach it."""
 
 
 # --------------------------------------------------------------------------- study record

@@ -7,6 +7,7 @@ Layout (any directory laid out like this works with ``--project DIR``)::
     evidence/outcomes.yaml       outcomes, their measure, direction and instruments
     evidence/analysis.yaml       priors, sampler, design bias, MIDs     (optional)
     evidence/certainty.yaml      reviewers' certainty overrides          (optional)
+    evidence/searches.yaml       the search log, for a PRISMA 2020 flow  (optional)
     extraction/<bibkey>.yaml     one record per study
     reports/                     generated output
 
@@ -22,15 +23,16 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from peerevidence.errors import RecordError
 from peerevidence.records.bib import Bibliography, load_bibliography
 from peerevidence.records.messages import validate_model
-from peerevidence.errors import RecordError
 from peerevidence.records.schema import (
     AnalysisConfig,
     CertaintyOverrides,
     ChangeModel,
     OutcomeCatalogue,
     Record,
+    SearchLog,
 )
 from peerevidence.records.yamlio import LineIndex, load_yaml
 
@@ -73,6 +75,10 @@ class ProjectPaths:
     def certainty(self) -> Path:
         return self.evidence / "certainty.yaml"
 
+    @property
+    def searches(self) -> Path:
+        return self.evidence / "searches.yaml"
+
     def rel(self, path: Path) -> str:
         try:
             return path.resolve().relative_to(self.root.resolve()).as_posix()
@@ -105,6 +111,8 @@ class EvidenceBase:
     analysis_lines: LineIndex = field(default_factory=LineIndex)
     certainty: CertaintyOverrides = field(default_factory=CertaintyOverrides)
     certainty_lines: LineIndex = field(default_factory=LineIndex)
+    searches: SearchLog | None = None
+    searches_lines: LineIndex = field(default_factory=LineIndex)
 
     @property
     def root(self) -> Path:
@@ -177,6 +185,9 @@ def load_project(root: Path, cache: bool = True) -> tuple[EvidenceBase, list[Rec
     )
     if certainty is not None:
         base.certainty = certainty
+    base.searches, base.searches_lines = _load_model(
+        SearchLog, paths.searches, paths.rel(paths.searches), errors, required=False, cache_dir=cache_dir
+    )
 
     if not paths.extraction.is_dir():
         errors.append(RecordError(paths.rel(paths.extraction), None, "", "directory not found"))

@@ -269,6 +269,21 @@ class _Checker:
         except Exception as exc:  # UsageError carries the accepted forms
             self.err(file, lines, path, str(exc))
 
+    # ------------------------------------------------------------------ search log
+    def searches_file(self) -> None:
+        log = self.base.searches
+        if log is None:
+            return
+        file = self.base.paths.rel(self.base.paths.searches)
+        for i, report in enumerate(log.reports):
+            if report.study is not None and report.study not in self.record_stems:
+                self.err(
+                    file,
+                    self.base.searches_lines,
+                    ("reports", i, "study"),
+                    f"'{report.study}' has no extraction record{_hint(report.study, self.record_stems)}",
+                )
+
     # ------------------------------------------------------------------ records
     def record(self, key: str, loaded: LoadedRecord) -> None:
         rec, file, lines = loaded.record, loaded.file, loaded.lines
@@ -480,6 +495,7 @@ def check(base: EvidenceBase, load_errors: Iterable[RecordError] = ()) -> Report
     checker.outcomes_file()
     checker.analysis_file()
     checker.records()
+    checker.searches_file()
     checker.unused()
     report.errors = sort_errors(report.errors)
     report.warnings = sort_errors(report.warnings)

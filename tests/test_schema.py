@@ -640,3 +640,8 @@ def test_smd_with_a_ci_keeps_using_the_ci():
         effect_of(result, measure_route(result, outcome()))[:2]
         == effect_of(with_ci, measure_route(with_ci, outcome()))[:2]
     )
+
+
+def test_arm_sizes_are_refused_beside_a_correlation():
+    data = effect(measure="r", estimate=0.3, ci_low=None, ci_high=None, n=50, n_intervention=25, n_control=25)
+    assert messages_of(EffectResult, data) == ["arm sizes stand in for a CI only for an SMD, not for r"]

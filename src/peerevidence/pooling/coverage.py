@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from peerevidence.records.project import EvidenceBase
+from peerevidence.records.schema import UNPOOLED_FORMS
 
 FORM_NAMES = {
     "continuous": "arm-level",
@@ -18,7 +19,6 @@ FORM_NAMES = {
     "not_reported": "not reported",
     "not_obtained": "not obtained",
 }
-UNPOOLED_FORMS_ORDER = ("not_reported", "not_obtained")
 
 
 def _short(reason: object) -> str:
@@ -67,7 +67,7 @@ def coverage_markdown(base: EvidenceBase, table: pd.DataFrame) -> str:
         included = rows[rows["included"]]
         excluded = rows[~rows["included"]]
         reasons = sorted({f"{r.study}: {_short(r.reason)}" for r in excluded.itertuples()})
-        unpooled = [rows.loc[rows["form"] == form, "study"].nunique() for form in UNPOOLED_FORMS_ORDER]
+        unpooled = [rows.loc[rows["form"] == form, "study"].nunique() for form in UNPOOLED_FORMS]
         lines.append(
             f"| {oid} | {outcomes[oid].kind.replace('_', ' ')} | {rows['study'].nunique()} | "
             f"{included['study'].nunique()} | {unpooled[0]} | {unpooled[1]} | "

@@ -75,9 +75,6 @@ _ROUTES: dict[str, dict[str, tuple[str, str | None]]] = {
 }
 
 
-FORM_LABELS = {"not_reported": "not reported", "not_obtained": "not obtained"}
-
-
 @dataclass(frozen=True)
 class Route:
     name: str | None
@@ -279,7 +276,7 @@ def record_rows(
         if outcome is None:
             reason = f"unknown outcome '{result.outcome}'"
         elif result.form in UNPOOLED_FORMS:
-            reason = f"{FORM_LABELS[result.form]}: {result.reason}"
+            reason = f"{result.form.replace('_', ' ')}: {result.reason}"
         elif result.form == "pooled":
             reason = "review-level result (shown beside the pooled estimate, never pooled)"
         else:

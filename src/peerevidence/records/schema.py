@@ -237,15 +237,15 @@ class EffectResult(ResultBase):
     @model_validator(mode="after")
     def _interval(self) -> EffectResult:
         _check_interval(self.estimate, self.ci_low, self.ci_high, self.measure in RATIO_MEASURES)
+        if (self.n_intervention is None) != (self.n_control is None):
+            raise ValueError("give both n_intervention and n_control, or neither")
+        if self.n_intervention is not None and self.measure != "SMD":
+            raise ValueError(f"arm sizes stand in for a CI only for an SMD, not for {self.measure}")
         if self.measure == "r":
             if not -1 < self.estimate < 1:
                 raise ValueError(f"a correlation must lie in (-1, 1) (got {self.estimate})")
             if self.n is None and self.se is None and self.ci_low is None:
                 raise ValueError("a correlation needs n (or a CI or SE)")
-        elif (self.n_intervention is None) != (self.n_control is None):
-            raise ValueError("give both n_intervention and n_control, or neither")
-        elif self.n_intervention is not None and self.measure != "SMD":
-            raise ValueError(f"arm sizes stand in for a CI only for an SMD, not for {self.measure}")
         elif self.ci_low is None and self.se is None and not self.d_with_arm_sizes:
             hint = " (or, for an SMD, n_intervention and n_control)" if self.measure == "SMD" else ""
             raise ValueError(f"an effect needs ci_low/ci_high or se{hint}")
@@ -312,7 +312,7 @@ Result = Annotated[
     Field(discriminator="form"),
 ]
 RESULT_FORMS = ("continuous", "binary", "effect", "pooled", "not_reported", "not_obtained")
-UNPOOLED_FORMS = frozenset({"not_reported", "not_obtained"})
+UNPOOLED_FORMS = ("not_reported", "not_obtained")
 """Forms that carry no data: the study has no usable result, or we could not reach it."""
 
 

@@ -89,6 +89,7 @@ VOCABULARY = [
     "effect",
     "pooled",
     "not_reported",
+    "not_obtained",
     "rct",
     "cohort",
     "systematic_review",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import pytest
 from pydantic import ValidationError
 
-from peerevidence.pooling.table import measure_route, record_rows, resolve_direction
+from peerevidence.pooling.table import effect_of, measure_route, record_rows, resolve_direction
 from peerevidence.records.schema import (
     AnalysisConfig,
     Arm,
@@ -20,6 +21,7 @@ from peerevidence.records.schema import (
     Edge,
     EffectResult,
     EventArm,
+    NotObtained,
     NotReported,
     Outcome,
     OutcomeCatalogue,
@@ -30,6 +32,7 @@ from peerevidence.records.schema import (
     Source,
 )
 from projectkit import (
+    DATA,
     MINIMAL,
     dump_yaml,
     line_no,
@@ -240,7 +243,11 @@ def test_event_arm_edges_are_valid():
         ),
         ({"estimate": 0.4, "ci_low": 0.6, "ci_high": 0.2}, "ci_low (0.6) is above ci_high (0.2)"),
         ({"ci_high": None}, "give both ci_low and ci_high, or neither"),
-        ({"ci_low": None, "ci_high": None}, "an effect needs ci_low/ci_high or se"),
+        (
+            {"ci_low": None, "ci_high": None},
+            "an effect needs ci_low/ci_high or se (or, for an SMD, n_intervention and n_control)",
+        ),
+        ({"measure": "MD", "ci_low": None, "ci_high": None}, "an effect needs ci_low/ci_high or se"),
         (
             {"measure": "OR", "estimate": 0.0, "ci_low": None, "ci_high": None, "se": 0.2},
             "estimate of a ratio measure must be > 0 (got 0.0)",
@@ -343,7 +350,7 @@ def test_sample_sizes_need_a_source():
         (
             "systematic_review",
             "continuous",
-            "results[0].form: a systematic_review record holds only pooled or not_reported results "
+            "results[0].form: a systematic_review record holds only pooled, not_reported or not_obtained results "
             "(record the trials themselves in their own records)",
         ),
     ],
@@ -499,3 +506,142 @@ def test_spare_record_data_is_a_fresh_copy():
     two = copy.deepcopy(one)
     one["results"].clear()
     assert spare_record_data() == two
+
+
+# --------------------------------------------------------------------------- not_obtained
+
+SEARCHED = [{"date": "2026-12-06", "route": "registry results page", "result": "no results posted"}]
+
+
+def not_obtained(**changes) -> dict:
+    data = {
+        "outcome": "hope",
+        "timepoint": "6 months",
+        "form": "not_obtained",
+        "reason": "Per-arm means are in Table 3 of the full text, which was not reached",
+        "finding": "hope improved",
+        "searched": copy.deepcopy(SEARCHED),
+        "source": dict(SOURCE),
+    }
+    data.update(changes)
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def record_with(result: dict) -> dict:
+    data = spare_record_data()
+    data["results"] = [result]
+    return data
+
+
+def test_not_obtained_parses_apart_from_not_reported():
+    record = Record.model_validate(record_with(not_obtained()))
+    (result,) = record.results
+    assert isinstance(result, NotObtained) and not isinstance(result, NotReported)
+    assert result.searched[0].route == "registry results page"
+    assert result.finding == "hope improved"
+
+
+@pytest.mark.parametrize(
+    ("changes", "loc", "kind"),
+    [
+        ({"searched": None}, ("searched",), "missing"),
+        ({"searched": []}, ("searched",), "too_short"),
+        ({"reason": None}, ("reason",), "missing"),
+        (
+            {"searched": [{"date": "6 Dec 2026", "route": "r", "result": "x"}]},
+            ("searched", 0, "date"),
+            "string_pattern_mismatch",
+        ),
+        ({"searched": [{"date": "2026-12-06", "route": "r"}]}, ("searched", 0, "result"), "missing"),
+        (
+            {"searched": [{"date": "2026-12-06", "route": "", "result": "x"}]},
+            ("searched", 0, "route"),
+            "string_too_short",
+        ),
+    ],
+)
+def test_not_obtained_needs_what_was_tried(changes, loc, kind):
+    errors = errors_of(Record, record_with(not_obtained(**changes)))
+    assert errors == [(("results", 0, "not_obtained", *loc), kind)]
+
+
+def test_not_reported_takes_no_search_log():
+    """`searched:` belongs to not_obtained only: a study that did not report has nothing to search."""
+    data = not_obtained(form="not_reported")
+    assert errors_of(Record, record_with(data)) == [
+        (("results", 0, "not_reported", "searched"), "extra_forbidden")
+    ]
+
+
+def test_table_rows_tell_not_obtained_from_not_reported():
+    outcomes = {"hope": outcome(id="hope")}
+    obtained = Record.model_validate(record_with(not_obtained()))
+    reported = Record.model_validate(record_with(not_obtained(form="not_reported", searched=None)))
+    (row_obtained,) = record_rows("spare2020", obtained, outcomes)
+    (row_reported,) = record_rows("spare2020", reported, outcomes)
+    assert (row_obtained["form"], row_obtained["included"]) == ("not_obtained", False)
+    assert row_obtained["reason"] == "not obtained: " + not_obtained()["reason"]
+    assert (row_reported["form"], row_reported["included"]) == ("not_reported", False)
+    assert row_reported["reason"].startswith("not reported: ")
+
+
+def test_not_obtained_in_a_review_is_accepted(tmp_path):
+    data = record_with(not_obtained())
+    data["design"] = "systematic_review"
+    data["review"] = {"sign_convention": "positive favours peer support", "source": SOURCE}
+    root = make_project(tmp_path)
+    write(root, "extraction/spare2020.yaml", dump_yaml(data))
+    assert problems(root) == []
+
+
+# --------------------------------------------------------------------------- SMD (d) with arm sizes
+
+METAFOR_SMD_FROM_D = json.loads((DATA / "metafor_smd_from_d.json").read_text("utf-8"))
+
+
+@pytest.mark.parametrize("i", range(len(METAFOR_SMD_FROM_D["di"])))
+def test_smd_from_d_matches_metafor(i):
+    """Cohen's d with arm sizes enters as escalc(measure="SMD", di=, n1i=, n2i=) (metafor 3.8.1)."""
+    ref = METAFOR_SMD_FROM_D
+    result = EffectResult.model_validate(
+        effect(
+            estimate=ref["di"][i],
+            ci_low=None,
+            ci_high=None,
+            n_intervention=int(ref["n1i"][i]),
+            n_control=int(ref["n2i"][i]),
+        )
+    )
+    yi, vi, note = effect_of(result, measure_route(result, outcome()))
+    assert yi == pytest.approx(ref["yi"][i], rel=1e-12)
+    assert vi == pytest.approx(ref["vi"][i], rel=1e-12)
+    assert "Cohen's d" in note
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"n_intervention": 145}, "give both n_intervention and n_control, or neither"),
+        (
+            {"measure": "MD", "n_intervention": 145, "n_control": 151},
+            "arm sizes stand in for a CI only for an SMD, not for MD",
+        ),
+    ],
+)
+def test_smd_arm_size_rules(changes, message):
+    assert messages_of(EffectResult, effect(ci_low=None, ci_high=None, **changes)) == [message]
+
+
+def test_smd_with_a_ci_keeps_using_the_ci():
+    """Arm sizes beside a CI only describe the sample; the CI gives the variance."""
+    result = EffectResult.model_validate(effect(n_intervention=145, n_control=151))
+    with_ci = EffectResult.model_validate(effect())
+    assert (
+        effect_of(result, measure_route(result, outcome()))[:2]
+        == effect_of(with_ci, measure_route(with_ci, outcome()))[:2]
+    )
+
+
+def test_arm_sizes_are_refused_beside_a_correlation():
+    data = effect(measure="r", estimate=0.3, ci_low=None, ci_high=None, n=50, n_intervention=25, n_control=25)
+    assert messages_of(EffectResult, data) == ["arm sizes stand in for a CI only for an SMD, not for r"]

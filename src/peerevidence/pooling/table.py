@@ -9,7 +9,10 @@ sign, yi_reported, yi, vi, n, n1, n2, rob, included, reason, locator, snippet, f
   the log of intervention/control ratio) in the outcome's pooling measure;
 * ``sign`` is +1 or -1 so that ``yi = sign * yi_reported`` is positive when the result
   favours peer support (or, for association outcomes, supports the change model's link);
-* ``included`` is true when the row enters the pooled model; otherwise ``reason`` says why.
+* ``included`` is true when the row enters the pooled model; otherwise ``reason`` says why,
+  starting with "not reported:" (the study has no usable result) or "not obtained:" (we
+  could not reach the source that has it) for the two forms that carry no data; ``form``
+  tells them apart.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import pandas as pd
 
 from peerevidence.records.project import EvidenceBase
 from peerevidence.records.routes import Route, measure_route, resolve_direction
-from peerevidence.records.schema import Outcome, Record
+from peerevidence.records.schema import UNPOOLED_FORMS, Outcome, Record
 from peerevidence.stats import effects
 
 COLUMNS = [
@@ -79,6 +82,12 @@ def effect_of(result, route: Route) -> tuple[float, float, str | None]:
         if route.name == "2x2_to_smd":
             y, v = effects.log_or_to_smd(y, v)
             note = (note + "; " if note else "") + "log OR converted to SMD (Chinn 2000)"
+    elif route.name in ("se_or_ci", "smd_to_or") and r.d_with_arm_sizes:
+        y, v = effects.smd_from_d(r.estimate, r.n_intervention, r.n_control)
+        note = "Cohen's d with arm sizes -> Hedges' g, large-sample variance"
+        if route.name == "smd_to_or":
+            y, v = effects.smd_to_log_or(y, v)
+            note += "; SMD converted to log OR (Chinn 2000)"
     elif route.name in ("se_or_ci", "log_ci", "or_to_smd", "smd_to_or"):
         log = route.name in ("log_ci", "or_to_smd")
         if r.se is not None:
@@ -115,6 +124,9 @@ def _n(result) -> tuple[float, float, float]:
     if result.form == "binary":
         n1, n2 = result.intervention.total, result.control.total
         return n1 + n2, n1, n2
+    if result.form == "effect" and result.n_intervention is not None:
+        n1, n2 = result.n_intervention, result.n_control
+        return float(result.n or n1 + n2), n1, n2
     return (float(result.n) if getattr(result, "n", None) else np.nan), np.nan, np.nan
 
 
@@ -156,8 +168,8 @@ def record_rows(
         reason = None
         if outcome is None:
             reason = f"unknown outcome '{result.outcome}'"
-        elif result.form == "not_reported":
-            reason = f"not reported: {result.reason}"
+        elif result.form in UNPOOLED_FORMS:
+            reason = f"{result.form.replace('_', ' ')}: {result.reason}"
         elif result.form == "pooled":
             reason = "review-level result (shown beside the pooled estimate, never pooled)"
         else:

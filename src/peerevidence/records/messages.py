@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args, get_origin
 from pydantic import BaseModel, ValidationError
 
 from peerevidence.errors import RecordError, describe_choices
+from peerevidence.records.schema import RESULT_FORMS
 from peerevidence.records.yamlio import LineIndex, format_path
 
 
@@ -122,7 +123,7 @@ def _message(err: dict[str, Any], root: type[BaseModel]) -> tuple[list[str | int
         return (
             data_path,
             "needs `form:` to say which kind of data this is",
-            "continuous, binary, effect, pooled, not_reported",
+            ", ".join(RESULT_FORMS),
         )
     if kind == "literal_error":
         choices = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))

@@ -7,6 +7,7 @@ Layout (any directory laid out like this works with ``--project DIR``)::
     evidence/outcomes.yaml       outcomes, their measure, direction and instruments
     evidence/analysis.yaml       priors, sampler, design bias, MIDs     (optional)
     evidence/certainty.yaml      reviewers' certainty overrides          (optional)
+    evidence/searches.yaml       the search log, for a PRISMA 2020 flow  (optional)
     extraction/<bibkey>.yaml     one record per study
     reports/                     generated output
 
@@ -31,6 +32,7 @@ from peerevidence.records.schema import (
     ChangeModel,
     OutcomeCatalogue,
     Record,
+    SearchLog,
 )
 from peerevidence.records.yamlio import LineIndex, load_yaml
 
@@ -73,6 +75,10 @@ class ProjectPaths:
     def certainty(self) -> Path:
         return self.evidence / "certainty.yaml"
 
+    @property
+    def searches(self) -> Path:
+        return self.evidence / "searches.yaml"
+
     def rel(self, path: Path) -> str:
         try:
             return path.resolve().relative_to(self.root.resolve()).as_posix()
@@ -108,6 +114,8 @@ class EvidenceBase:
     # records that parsed as YAML but failed their schema: stem -> (data, lines, file), so
     # cross-file rules and placeholder checks still run on them in the same pass
     unloaded: dict[str, tuple[object, LineIndex, str]] = field(default_factory=dict)
+    searches: SearchLog | None = None
+    searches_lines: LineIndex = field(default_factory=LineIndex)
 
     @property
     def root(self) -> Path:
@@ -212,6 +220,9 @@ def load_project(root: Path, cache: bool = True) -> tuple[EvidenceBase, list[Rec
     )
     if certainty is not None:
         base.certainty = certainty
+    base.searches, base.searches_lines = _load_model(
+        SearchLog, paths.searches, paths.rel(paths.searches), errors, required=False, cache_dir=cache_dir
+    )
 
     if not paths.extraction.is_dir():
         errors.append(RecordError(paths.rel(paths.extraction), None, "", "directory not found"))

@@ -19,7 +19,7 @@ from pathlib import Path
 from peerevidence.errors import RecordError, describe_choices, sort_errors
 from peerevidence.records.project import EvidenceBase, LoadedRecord, load_project
 from peerevidence.records.routes import measure_route, resolve_direction
-from peerevidence.records.schema import Outcome
+from peerevidence.records.schema import UNPOOLED_FORMS, Outcome
 from peerevidence.records.yamlio import LineIndex, format_path
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 
@@ -272,6 +272,21 @@ class _Checker:
         except Exception as exc:  # UsageError carries the accepted forms
             self.err(file, lines, path, str(exc))
 
+    # ------------------------------------------------------------------ search log
+    def searches_file(self) -> None:
+        log = self.base.searches
+        if log is None:
+            return
+        file = self.base.paths.rel(self.base.paths.searches)
+        for i, report in enumerate(log.reports):
+            if report.study is not None and report.study not in self.record_stems:
+                self.err(
+                    file,
+                    self.base.searches_lines,
+                    ("reports", i, "study"),
+                    f"'{report.study}' has no extraction record{_hint(report.study, self.record_stems)}",
+                )
+
     # ------------------------------------------------------------------ records
     def record(self, key: str, loaded: LoadedRecord) -> None:
         rec, file, lines = loaded.record, loaded.file, loaded.lines
@@ -295,12 +310,12 @@ class _Checker:
                     ("results", i, "form"),
                     "a pooled result belongs in a systematic_review record",
                 )
-            elif is_review and result.form not in ("pooled", "not_reported"):
+            elif is_review and result.form != "pooled" and result.form not in UNPOOLED_FORMS:
                 self.err(
                     file,
                     lines,
                     ("results", i, "form"),
-                    "a systematic_review record holds only pooled or not_reported results "
+                    "a systematic_review record holds only pooled, not_reported or not_obtained results "
                     "(record the trials themselves in their own records)",
                 )
         if rec.study != key:
@@ -329,7 +344,7 @@ class _Checker:
                         describe_choices(sorted(self.outcomes)),
                     )
                 continue
-            if result.form in ("not_reported", "pooled"):
+            if result.form == "pooled" or result.form in UNPOOLED_FORMS:
                 continue
             route = measure_route(result, outcome)
             if route.error:
@@ -595,7 +610,7 @@ class _Checker:
             r.outcome
             for lr in self.base.records.values()
             for r in lr.record.results
-            if r.form != "not_reported"
+            if r.form not in UNPOOLED_FORMS
         }
         file = self.base.paths.rel(self.base.paths.outcomes)
         for i, outcome in enumerate(self.base.outcomes.outcomes if self.base.outcomes else []):
@@ -661,6 +676,7 @@ def check(base: EvidenceBase, load_errors: Iterable[RecordError] = ()) -> Findin
     checker.outcomes_file()
     checker.analysis_file()
     checker.records()
+    checker.searches_file()
     checker.unused()
     report.errors = sort_errors(report.errors)
     report.warnings = sort_errors(report.warnings)

@@ -12,13 +12,14 @@ Files and their models:
 * ``evidence/outcomes.yaml`` -> :class:`OutcomeCatalogue`
 * ``evidence/analysis.yaml`` -> :class:`AnalysisConfig`
 * ``evidence/certainty.yaml`` -> :class:`CertaintyOverrides`
+* ``evidence/searches.yaml`` -> :class:`SearchLog` (optional)
 """
 
 from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -209,6 +210,10 @@ class EffectResult(ResultBase):
     on the instrument's own scale, and is harmonised with the instrument's direction.
     ``harmonised: true`` says the source already signed it so that positive means benefit
     of peer support (e.g. the Smit 2022 dataset's g); it is then used as given.
+
+    An SMD (Cohen's d) reported without a CI or SE may give the arm sizes instead
+    (``n_intervention``, ``n_control``): it then enters as ``escalc(measure="SMD", di=,
+    n1i=, n2i=)`` does, as Hedges' g with its large-sample variance. No SD is imputed.
     """
 
     form: Literal["effect"]
@@ -219,20 +224,38 @@ class EffectResult(ResultBase):
     ci_level: Annotated[float, Field(gt=0, lt=1)] = 0.95
     se: Positive | None = None
     n: PositiveCount | None = None
+    n_intervention: PositiveCount | None = None
+    n_control: PositiveCount | None = None
     adjusted: bool | None = None
     contrast: str | None = None
     harmonised: bool = False
 
+    @property
+    def d_with_arm_sizes(self) -> bool:
+        """An SMD with arm sizes but no CI or SE (its variance comes from the arm sizes)."""
+        return (
+            self.measure == "SMD"
+            and self.ci_low is None
+            and self.se is None
+            and self.n_intervention is not None
+            and self.n_control is not None
+        )
+
     @model_validator(mode="after")
     def _interval(self) -> EffectResult:
         _check_interval(self.estimate, self.ci_low, self.ci_high, self.measure in RATIO_MEASURES)
+        if (self.n_intervention is None) != (self.n_control is None):
+            raise ValueError("give both n_intervention and n_control, or neither")
+        if self.n_intervention is not None and self.measure != "SMD":
+            raise ValueError(f"arm sizes stand in for a CI only for an SMD, not for {self.measure}")
         if self.measure == "r":
             if not -1 < self.estimate < 1:
                 raise ValueError(f"a correlation must lie in (-1, 1) (got {self.estimate})")
             if self.n is None and self.se is None and self.ci_low is None:
                 raise ValueError("a correlation needs n (or a CI or SE)")
-        elif self.ci_low is None and self.se is None:
-            raise ValueError("an effect needs ci_low/ci_high or se")
+        elif self.ci_low is None and self.se is None and not self.d_with_arm_sizes:
+            hint = " (or, for an SMD, n_intervention and n_control)" if self.measure == "SMD" else ""
+            raise ValueError(f"an effect needs ci_low/ci_high or se{hint}")
         return self
 
 
@@ -257,18 +280,47 @@ class PooledResult(ResultBase):
         return self
 
 
-class NotReported(ResultBase):
-    """The study has nothing usable for this outcome; say why (it stays out of pooling)."""
+class _Unpooled(ResultBase):
+    """A result that carries no data: ``reason`` says what is missing, ``finding`` quotes
+    what the source does say. It stays out of pooling and is listed in the evidence table."""
 
-    form: Literal["not_reported"]
     reason: NonEmpty
     finding: str | None = None
 
 
+class NotReported(_Unpooled):
+    """The study did not report a usable result for this outcome (a fact about the study)."""
+
+    form: Literal["not_reported"]
+
+
+class SearchAttempt(Model):
+    """One attempt to reach a source: when, by which route, and what came back."""
+
+    date: Annotated[str, Field(pattern=DATE)]
+    route: NonEmpty
+    result: NonEmpty
+
+
+class NotObtained(_Unpooled):
+    """The result may exist, but we could not reach the source that holds it.
+
+    A fact about our access, not about the study: the full text, its tables or the
+    registry results were out of reach. ``reason`` names what is wanted and where it should
+    be; ``searched`` lists what was tried (date, route, result).
+    """
+
+    form: Literal["not_obtained"]
+    searched: Annotated[list[SearchAttempt], Field(min_length=1)]
+
+
 Result = Annotated[
-    ContinuousResult | BinaryResult | EffectResult | PooledResult | NotReported,
+    ContinuousResult | BinaryResult | EffectResult | PooledResult | NotReported | NotObtained,
     Field(discriminator="form"),
 ]
+RESULT_FORMS = ("continuous", "binary", "effect", "pooled", "not_reported", "not_obtained")
+UNPOOLED_FORMS = ("not_reported", "not_obtained")
+"""Forms that carry no data: the study has no usable result, or we could not reach it."""
 
 
 # --------------------------------------------------------------------------- study record
@@ -527,6 +579,122 @@ class CertaintyOverride(Model):
 
 class CertaintyOverrides(Model):
     overrides: list[CertaintyOverride] = []
+
+
+# --------------------------------------------------------------------------- search log (PRISMA 2020)
+
+SearchMethod = Literal["database", "register", "other"]
+"""PRISMA 2020 splits identification into databases, registers and other methods
+(websites, citation searching, organisations)."""
+
+
+class Search(Model):
+    """One search: when, where, with what, and how many records it gave at each step.
+
+    ``identified`` records came back; ``duplicates`` of them were already known (found by an
+    earlier search, or already in the evidence base); ``excluded_on_screening`` were set
+    aside on title/abstract (counted, no reasons needed). Every other record is listed under
+    ``reports:`` with its decision, so the counts can be checked against the list.
+    """
+
+    id: Ident
+    date: Annotated[str, Field(pattern=DATE)]
+    method: SearchMethod
+    source: NonEmpty
+    query: NonEmpty
+    identified: Count
+    duplicates: Count = 0
+    excluded_on_screening: Count = 0
+    notes: str | None = None
+
+    @model_validator(mode="after")
+    def _counts(self) -> Search:
+        if self.duplicates + self.excluded_on_screening > self.identified:
+            raise ValueError(
+                f"duplicates ({self.duplicates}) + excluded_on_screening ({self.excluded_on_screening}) "
+                f"exceed identified ({self.identified})"
+            )
+        return self
+
+
+class SearchReport(Model):
+    """A report sought in full after screening, and what became of it.
+
+    ``found_by`` names the search that first identified it (the one whose counts it belongs
+    to). ``included`` reports name the ``study`` record they feed; ``excluded`` and
+    ``not_retrieved`` ones say why.
+    """
+
+    id: NonEmpty
+    found_by: Ident
+    decision: Literal["included", "excluded", "not_retrieved"]
+    study: str | None = None
+    reason: str | None = None
+    url: str | None = None
+
+    @model_validator(mode="after")
+    def _decision_needs(self) -> SearchReport:
+        if self.decision == "included" and not self.study:
+            raise ValueError("an included report names the `study` record it feeds")
+        if self.decision != "included" and not (self.reason and self.reason.strip()):
+            raise ValueError(f"a report that is {self.decision.replace('_', ' ')} needs a `reason`")
+        return self
+
+
+class SearchLog(Model):
+    """``evidence/searches.yaml``: the searches behind the evidence base and their flow."""
+
+    searches: Annotated[list[Search], Field(min_length=1)]
+    reports: list[SearchReport] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchLog:
+        ids = [s.id for s in self.searches]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"search ids must be unique (repeated: {', '.join(dupes)})")
+        unknown = sorted({r.found_by for r in self.reports} - set(ids))
+        if unknown:
+            raise ValueError(f"reports name unknown searches in found_by: {', '.join(unknown)}")
+        for search in self.searches:
+            listed = sum(r.found_by == search.id for r in self.reports)
+            left = search.identified - search.duplicates - search.excluded_on_screening
+            if listed != left:
+                raise ValueError(
+                    f"search '{search.id}': identified {search.identified} - duplicates "
+                    f"{search.duplicates} - excluded_on_screening {search.excluded_on_screening} = "
+                    f"{left}, but {listed} report(s) name it in found_by"
+                )
+        return self
+
+    def prisma(self) -> dict[str, object]:
+        """The PRISMA 2020 flow-diagram counts (new studies only)."""
+        by_method = {
+            m: sum(s.identified for s in self.searches if s.method == m) for m in get_args(SearchMethod)
+        }
+        duplicates = sum(s.duplicates for s in self.searches)
+        identified = sum(by_method.values())
+        screened = identified - duplicates
+        excluded_screening = sum(s.excluded_on_screening for s in self.searches)
+        sought = len(self.reports)
+        not_retrieved = [r for r in self.reports if r.decision == "not_retrieved"]
+        excluded = [r for r in self.reports if r.decision == "excluded"]
+        included = [r for r in self.reports if r.decision == "included"]
+        reasons: dict[str, int] = {}
+        for r in excluded:
+            reasons[r.reason or ""] = reasons.get(r.reason or "", 0) + 1
+        return {
+            "identified": by_method,
+            "duplicates_removed": duplicates,
+            "screened": screened,
+            "excluded_on_screening": excluded_screening,
+            "sought_for_retrieval": sought,
+            "not_retrieved": len(not_retrieved),
+            "assessed_for_eligibility": sought - len(not_retrieved),
+            "excluded_with_reasons": dict(sorted(reasons.items())),
+            "reports_included": len(included),
+            "studies_included": len({r.study for r in included}),
+        }
 
 
 def finite(value: float | None) -> bool:

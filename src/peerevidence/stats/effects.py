@@ -135,3 +135,13 @@ def smd_to_log_or(yi: ArrayLike, vi: ArrayLike) -> tuple[np.ndarray, np.ndarray]
     """Chinn 2000, inverted: log OR = SMD x pi/sqrt(3)."""
     y, v = _arr(yi, vi)
     return y / CHINN, v / CHINN**2
+
+
+def smd_from_d(d: float, n1: int, n2: int) -> tuple[float, float]:
+    """Hedges' g and its large-sample variance from Cohen's d and the arm sizes.
+
+    As ``escalc(measure="SMD", di=d, n1i=n1, n2i=n2)``: the same correction and variance
+    as :func:`peerevidence.stats.effects.smd`, starting from d instead of means and SDs.
+    """
+    g = float(hedges_j(n1 + n2 - 2)) * d
+    return g, 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2))

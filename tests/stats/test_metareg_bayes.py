@@ -92,3 +92,40 @@ def test_predictive_probabilities_agree_with_theta_new_quantiles():
 def test_a_flat_coefficient_prior_is_refused():
     with pytest.raises(ValueError, match="normal prior"):
         BetaPrior.from_specs(["flat"])
+
+
+@pytest.fixture(scope="session")
+def mcmc_metareg():
+    X = np.column_stack([np.ones_like(LAT), LAT])
+    prior = BetaPrior.from_specs(["normal:0:1", "normal:0:1"])
+    from peerevidence.stats.metareg_bayes import sample_metareg
+
+    draws = sample_metareg(Y, V, X, prior, "halfnormal:0.5", draws=2000, tune=1000, chains=4, seed=20150703)
+    return exact_metareg(Y, V, X, prior, TAU, ["intrcpt", "lat"]), draws
+
+
+@pytest.mark.slow
+def test_pymc_meta_regression_agrees_with_the_exact_posterior(mcmc_metareg):
+    """The main model's rule (evidence/analysis.yaml tolerance_sd / tolerance_z): a summary
+    fails when it is both more than 0.1 posterior SD and more than 5 Monte Carlo SEs away
+    from the exact value."""
+    import arviz as az
+
+    exact, draws = mcmc_metareg
+
+    def check(x, label, mean, sd, quantiles):
+        err = abs(float(np.mean(x)) - mean)
+        mcse = float(np.ravel(az.mcse(x, method="mean"))[0])
+        assert not (err > 0.1 * sd and err > 5 * mcse), (label, "mean", err, mcse)
+        for q, ref in quantiles:
+            err = abs(float(np.quantile(x, q)) - ref)
+            mcse = float(np.ravel(az.mcse(x, method="quantile", prob=q))[0])
+            assert not (err > 0.1 * sd and err > 5 * mcse), (label, q, err, mcse)
+
+    for j, name in enumerate(("intrcpt", "lat")):
+        ex = exact.coef(name)
+        check(
+            draws["beta"][..., j], name, ex.mean, ex.sd, ((0.025, ex.q025), (0.5, ex.q50), (0.975, ex.q975))
+        )
+    t = exact.marginal("lat").tau_summary()
+    check(draws["tau"], "tau", t.mean, t.sd, ((0.025, t.q025), (0.5, t.q50), (0.975, t.q975)))

@@ -216,3 +216,35 @@ def pymc_metareg(y, v, X, beta_prior: BetaPrior, tau_prior_spec: str):
         theta = pm.Deterministic("theta", pm.math.dot(X, beta) + tau * z)
         pm.Normal("y", mu=theta, sigma=np.sqrt(np.asarray(v, float)), observed=np.asarray(y, float))
     return model
+
+
+def sample_metareg(
+    y,
+    v,
+    X,
+    beta_prior: BetaPrior,
+    tau_prior_spec: str,
+    draws: int = 1000,
+    tune: int = 1000,
+    chains: int = 4,
+    seed: int = 1,
+) -> dict[str, np.ndarray]:
+    """Sample :func:`pymc_metareg` with nutpie; returns draws of ``beta`` (chains, draws, p)
+    and ``tau`` (chains, draws)."""
+    import os
+
+    import nutpie
+
+    compiled = nutpie.compile_pymc_model(pymc_metareg(y, v, X, beta_prior, tau_prior_spec))
+    trace = nutpie.sample(
+        compiled,
+        draws=draws,
+        tune=tune,
+        chains=chains,
+        seed=seed,
+        target_accept=0.9,
+        progress_bar=False,
+        cores=max(1, min(chains, os.cpu_count() or 1)),
+    )
+    post = trace.posterior
+    return {"beta": post["beta"].to_numpy(), "tau": post["tau"].to_numpy()}

@@ -17,8 +17,10 @@ from peerevidence.stats.metareg import (
     design_matrix,
     leave_one_out,
     meta_regression,
+    multilevel,
     regtest,
     subgroup_test,
+    vcalc,
 )
 
 REF = json.loads((Path(__file__).parents[1] / "data" / "metafor" / "metareg_bcg.json").read_text("utf-8"))
@@ -153,3 +155,25 @@ def test_bad_input_is_a_clear_value_error(yi, vi, X, message):
 def test_single_level_moderator_is_rejected():
     with pytest.raises(ValueError, match="single level"):
         design_matrix({"g": ["a", "a", "a"]}, ["g"])
+
+
+ML = json.loads(
+    (Path(__file__).parents[1] / "data" / "metafor" / "metareg_multilevel.json").read_text("utf-8")
+)
+
+
+@pytest.mark.parametrize("fit", ML["fits"], ids=lambda f: f"rho={f['rho']}")
+def test_multilevel_matches_rma_mv_with_vcalc(fit):
+    """rma.mv(yi, vcalc(vi, district, obs = school, rho), random = ~ 1 | district/school)."""
+    d = ML["data"]
+    V = vcalc(d["vi"], d["district"], fit["rho"])
+    m = multilevel(d["yi"], V, d["district"])
+    close([m.beta[0], m.se[0], m.ci_lb[0], m.ci_ub[0]], [fit["beta"], fit["se"], fit["ci_lb"], fit["ci_ub"]])
+    close(m.sigma2, fit["sigma2"])
+    close(m.ll_reml, fit["ll_reml"])
+    assert (m.k, m.clusters) == (56, 11)
+
+
+def test_vcalc_correlates_results_of_one_cluster_only():
+    V = vcalc([0.04, 0.09, 0.01], ["a", "a", "b"], 0.5)
+    np.testing.assert_allclose(V, [[0.04, 0.5 * 0.2 * 0.3, 0], [0.03, 0.09, 0], [0, 0, 0.01]])

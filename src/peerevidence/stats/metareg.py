@@ -414,3 +414,91 @@ def regtest(yi, vi, model: str = "rma", predictor: str = "sei", ni=None, level: 
         float(beta[0] - crit * se[0]),
         float(beta[0] + crit * se[0]),
     )
+
+
+# --------------------------------------------------------------------------- several results per study
+
+
+def vcalc(vi, cluster: Sequence[object], rho: float) -> np.ndarray:
+    """metafor's ``vcalc(vi, cluster, obs, rho)`` for distinct observations: results of one
+    cluster (study) correlate ``rho``, ``V_ij = rho sqrt(v_i v_j)``; results of different
+    clusters are independent."""
+    v = np.asarray(vi, dtype=float)
+    if not -1 < rho < 1:
+        raise ValueError(f"rho must lie in (-1, 1) (got {rho})")
+    same = np.array([[a == b for b in cluster] for a in cluster])
+    V = rho * np.sqrt(np.outer(v, v)) * same
+    np.fill_diagonal(V, v)
+    return V
+
+
+@dataclass(frozen=True)
+class Multilevel:
+    beta: tuple[float, ...]
+    se: tuple[float, ...]
+    ci_lb: tuple[float, ...]
+    ci_ub: tuple[float, ...]
+    sigma2: tuple[float, float]  # between clusters, between results within a cluster
+    ll_reml: float
+    k: int
+    clusters: int
+
+
+def _ml_parts(y, V, X, Z, s2):
+    M = V + s2[0] * Z + s2[1] * np.eye(y.size)
+    c = np.linalg.cholesky(M)
+    mi = np.linalg.inv(M)
+    xmx = X.T @ mi @ X
+    beta = np.linalg.solve(xmx, X.T @ mi @ y)
+    r = y - X @ beta
+    return M, c, mi, xmx, beta, r
+
+
+def _ml_reml(y, V, X, Z, s2) -> float:
+    k, p = X.shape
+    try:
+        _, c, mi, xmx, _, r = _ml_parts(y, V, X, Z, s2)
+    except np.linalg.LinAlgError:
+        return -np.inf
+    return float(
+        -0.5 * (k - p) * math.log(2 * math.pi)
+        + 0.5 * np.linalg.slogdet(X.T @ X)[1]
+        - np.sum(np.log(np.diag(c)))
+        - 0.5 * np.linalg.slogdet(xmx)[1]
+        - 0.5 * float(r @ mi @ r)
+    )
+
+
+def multilevel(yi, V, cluster: Sequence[object], X=None, level: float = 0.95) -> Multilevel:
+    """``rma.mv(yi, V, random = ~ 1 | cluster/result)`` by REML: a random effect per cluster
+    (study) and per result within it, V the sampling covariance (e.g. from :func:`vcalc`)."""
+    from scipy import optimize
+
+    y = np.asarray(yi, dtype=float)
+    V = np.asarray(V, dtype=float)
+    X = np.ones((y.size, 1)) if X is None else np.asarray(X, dtype=float)
+    if V.shape != (y.size, y.size) or X.shape[0] != y.size:
+        raise ValueError("V must be k x k and X must have k rows")
+    Z = np.array([[float(a == b) for b in cluster] for a in cluster])
+    start = max(float(np.var(y)) - float(np.mean(np.diag(V))), 0.01) / 2
+
+    def neg(t):
+        return -_ml_reml(y, V, X, Z, np.exp(t))
+
+    best = optimize.minimize(neg, np.log([start, start]), method="Nelder-Mead",
+                             options={"xatol": 1e-12, "fatol": 1e-14, "maxiter": 20000})  # fmt: skip
+    best = optimize.minimize(neg, best.x, method="BFGS", options={"gtol": 1e-12})
+    s2 = np.exp(best.x)
+    _, _, _, xmx, beta, _ = _ml_parts(y, V, X, Z, s2)
+    se = np.sqrt(np.diag(np.linalg.inv(xmx)))
+    z = float(special.ndtri(0.5 + level / 2))
+    return Multilevel(
+        beta=tuple(map(float, beta)),
+        se=tuple(map(float, se)),
+        ci_lb=tuple(map(float, beta - z * se)),
+        ci_ub=tuple(map(float, beta + z * se)),
+        sigma2=(float(s2[0]), float(s2[1])),
+        ll_reml=_ml_reml(y, V, X, Z, s2),
+        k=int(y.size),
+        clusters=len(set(map(str, cluster))),
+    )

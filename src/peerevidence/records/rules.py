@@ -19,7 +19,7 @@ from pathlib import Path
 from peerevidence.errors import RecordError, describe_choices, sort_errors
 from peerevidence.records.project import EvidenceBase, LoadedRecord, load_project
 from peerevidence.records.routes import measure_route, resolve_direction
-from peerevidence.records.schema import UNPOOLED_FORMS, Outcome
+from peerevidence.records.schema import RECORD_MODERATORS, UNPOOLED_FORMS, Outcome
 from peerevidence.records.yamlio import LineIndex, format_path
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 
@@ -658,6 +658,80 @@ def _sources(rec) -> list[tuple[tuple[str | int, ...], object]]:
     return out
 
 
+def check_moderators(base: EvidenceBase) -> list[RecordError]:
+    """Per-outcome ``subgroups``/``moderators``/``moderator_priors`` of evidence/analysis.yaml
+    name a record field (design, risk_of_bias, country, timepoint_window) or a covariate that
+    some record has; a covariate is a number in every record or a label in every record; a
+    timepoint_window moderator needs ``timepoint_windows``. A study without a covariate is not
+    an error: the analysis lists it as missing the covariate."""
+    errors: list[RecordError] = []
+    kinds: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"number": [], "label": []})
+    for key, loaded in sorted(base.records.items()):
+        for name, cov in loaded.record.covariates.items():
+            kind = "number" if isinstance(cov.value, float) else "label"
+            kinds[name][kind].append(key)
+    for name, seen in sorted(kinds.items()):
+        if seen["number"] and seen["label"]:
+            first = seen["label"][0]
+            loaded = base.records[first]
+            errors.append(
+                RecordError(
+                    loaded.file,
+                    loaded.lines.line_of(("covariates", name, "value")),
+                    f"covariates.{name}.value",
+                    f"a label here, but a number in {', '.join(seen['number'][:3])}",
+                    "a number in every record or a label in every record",
+                )
+            )
+    file = base.paths.rel(base.paths.analysis)
+    lines = base.analysis_lines
+    known = sorted(set(RECORD_MODERATORS) | set(kinds))
+    for oid, setting in base.analysis.outcomes.items():
+        for field_name in ("subgroups", "moderators"):
+            for j, name in enumerate(getattr(setting, field_name)):
+                path = ("outcomes", oid, field_name, j)
+                if name not in known:
+                    errors.append(
+                        RecordError(
+                            file,
+                            lines.line_of(path),
+                            format_path(path),
+                            f"'{name}' is neither a record field nor a covariate of any record{_hint(name, known)}",
+                            describe_choices(known),
+                        )
+                    )
+                elif name == "timepoint_window" and not setting.timepoint_windows:
+                    errors.append(
+                        RecordError(
+                            file,
+                            lines.line_of(path),
+                            format_path(path),
+                            "timepoint_window needs `timepoint_windows:` for this outcome",
+                        )
+                    )
+        for name, spec in setting.moderator_priors.items():
+            path = ("outcomes", oid, "moderator_priors", name)
+            if name not in setting.moderators and name != "intrcpt":
+                errors.append(
+                    RecordError(
+                        file,
+                        lines.line_of(path),
+                        format_path(path),
+                        f"'{name}' is not among this outcome's moderators",
+                        describe_choices(["intrcpt", *setting.moderators]),
+                    )
+                )
+            try:
+                prior = parse_mu_prior(spec)
+                if prior.family != "normal":
+                    raise ValueError(f"'{spec}' is not a normal prior")
+            except Exception as exc:
+                errors.append(
+                    RecordError(file, lines.line_of(path), format_path(path), str(exc), "normal:MEAN:SD")
+                )
+    return errors
+
+
 def check(base: EvidenceBase, load_errors: Iterable[RecordError] = ()) -> Findings:
     """Run every cross-file rule; return errors and warnings (sorted)."""
     report = Findings()
@@ -678,6 +752,7 @@ def check(base: EvidenceBase, load_errors: Iterable[RecordError] = ()) -> Findin
     checker.records()
     checker.searches_file()
     checker.unused()
+    report.extend(check_moderators(base))
     report.errors = sort_errors(report.errors)
     report.warnings = sort_errors(report.warnings)
     return report

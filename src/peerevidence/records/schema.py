@@ -378,6 +378,23 @@ class ReviewInfo(Model):
     source: Source
 
 
+class Covariate(Model):
+    """A study-level characteristic usable as a moderator or subgroup, with its source.
+
+    ``value`` is a number (a continuous moderator) or a short category label."""
+
+    value: Finite | NonEmpty
+    source: Source
+    note: str | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _finite_number(cls, value):
+        if isinstance(value, bool):
+            raise ValueError("a covariate is a number or a category label, not true/false")
+        return value
+
+
 class Record(Model):
     """One study (``extraction/<bibkey>.yaml``)."""
 
@@ -396,6 +413,7 @@ class Record(Model):
     indirectness: str | None = None
     review: ReviewInfo | None = None
     duration: str | None = None  # the study's whole follow-up, e.g. "12 months"
+    covariates: dict[Ident, Covariate] = {}
     notes: list[NonEmpty] = []
     results: Annotated[list[Result], Field(min_length=1)]
 
@@ -539,11 +557,36 @@ class BiasSetting(Model):
     inflation: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 1.0
 
 
+# moderators every record has: its design, overall risk of bias, country, and the
+# timepoint window (from ``timepoint_windows``) its result falls in
+RECORD_MODERATORS = ("design", "risk_of_bias", "country", "timepoint_window")
+
+
+class TimepointWindow(Model):
+    """Results whose timepoint text names a time within ``[from_months, to_months)``."""
+
+    from_months: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    to_months: Positive
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TimepointWindow:
+        if not self.from_months < self.to_months:
+            raise ValueError(f"from_months ({self.from_months}) must be below to_months ({self.to_months})")
+        return self
+
+
 class OutcomeAnalysis(Model):
     prior_mu: str | None = None
     prior_tau: str | None = None
     mid: Positive | None = None
     empirical_prior: str | None = None
+    # subgroup analyses and meta-regression: covariate names (record `covariates:` keys)
+    # or one of RECORD_MODERATORS
+    subgroups: list[Ident] = []
+    moderators: list[Ident] = []
+    # normal:MEAN:SD prior of each meta-regression coefficient (default normal:0:1)
+    moderator_priors: dict[Ident, NonEmpty] = {}
+    timepoint_windows: dict[Ident, TimepointWindow] = {}
 
 
 class AnalysisConfig(Model):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from peerevidence.synthesis.certainty import certainty, edge_certainty
 from peerevidence.synthesis.gaps import gaps
 from peerevidence.synthesis.paths import path_effects
+from peerevidence.synthesis.robustness import analyse
 from peerevidence.synthesis.sensitivity import sensitivity
 from peerevidence.synthesis.types import (
     LEVELS,
@@ -64,4 +65,5 @@ def synthesise(result: RunResult) -> Synthesis:
         sensitivity=sensitivity(result),
         paths=path_effects(result),
         gaps=gaps(result, edges),
+        robustness=analyse(result),
     )

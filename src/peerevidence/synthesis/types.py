@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 LEVELS = ("very_low", "low", "moderate", "high")
 
@@ -86,3 +87,6 @@ class Synthesis:
     sensitivity: dict[str, Sensitivity] = field(default_factory=dict)  # by analysis name
     paths: list[PathEffect] = field(default_factory=list)
     gaps: Gaps | None = None
+    # by outcome id: sensitivity table, leave-one-out, cumulative, small-study effects,
+    # subgroups and moderators (peerevidence.synthesis.robustness.OutcomeRobustness)
+    robustness: dict[str, Any] = field(default_factory=dict)

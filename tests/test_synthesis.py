@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,3 +159,49 @@ def test_flips_are_flagged_and_robust_results_are_not():
     flagged = flips([srow(0.97, 0.01, 0.4, True), srow(0.93, -0.05, 0.45, tau="halfnormal:1")])
     assert any("crosses 0.95" in f for f in flagged)
     assert any("includes no effect" in f for f in flagged)
+
+
+# --------------------------------------------------------------------------- path signs (issue 12, defect 5)
+
+
+def _assoc(direction: str, pole: str) -> Outcome:
+    return Outcome(
+        id="link", label="Link", node="a", kind="association", exposure="b",
+        exposure_pole=pole, measure="logOR", direction=direction,
+    )  # fmt: skip
+
+
+def test_implied_ratio_for_a_good_pole_exposure_and_a_harmful_event():
+    """Engagement (exposed = engaged) and compulsory admission, OR 0.2 for engaged vs not,
+    the intervention raising engagement by 0.3 SD, exposure contrast d = 1: the implied OR is
+    0.2 ** 0.3 = 0.617 (fewer admissions: benefit), not 1 / 0.617 = 1.62."""
+    from peerevidence.synthesis.paths import implied_ratio
+
+    assoc = _assoc("lower_is_better", "high")
+    harmonised = -math.log(0.2)  # lower is better: harmonised = minus the natural log OR
+    ratio, harm = implied_ratio(np.array([0.3]), np.array([harmonised]), assoc, 1.0)
+    assert ratio[0] == pytest.approx(0.2**0.3, rel=1e-12)
+    assert harm
+
+
+def test_implied_ratio_for_a_bad_pole_exposure_and_a_harmful_event():
+    """Isolation (exposed = isolated) and admission, OR 2 for isolated vs not; contacts up by
+    0.5 SD with d = 1.6: OR = exp(-log 2 / 1.6 * 0.5) < 1, a benefit."""
+    from peerevidence.synthesis.paths import implied_ratio
+
+    assoc = _assoc("higher_is_better", "low")
+    ratio, harm = implied_ratio(np.array([0.5]), np.array([math.log(2.0)]), assoc, 1.6)
+    assert ratio[0] == pytest.approx(math.exp(-math.log(2.0) / 1.6 * 0.5), rel=1e-12)
+    assert harm
+
+
+def test_implied_ratio_for_a_wanted_event_counts_benefit_above_one():
+    """Self-stigma (exposed = high stigma, the bad end) and help-seeking (a wanted event), OR 0.5
+    for stigmatised vs not; stigma lowered by 0.4 SD (delta = +0.4 towards the better end),
+    d = 1: help-seeking OR = exp(+log 2 * 0.4) > 1, and above 1 is the benefit."""
+    from peerevidence.synthesis.paths import implied_ratio
+
+    assoc = _assoc("lower_is_better", "low")
+    ratio, harm = implied_ratio(np.array([0.4]), np.array([-math.log(0.5)]), assoc, 1.0)
+    assert ratio[0] == pytest.approx(2.0**0.4, rel=1e-12)
+    assert not harm

@@ -515,6 +515,9 @@ class Outcome(Model):
     related_nodes: list[str] = []
     kind: Literal["intervention_effect", "association"] = "intervention_effect"
     exposure: str | None = None
+    # associations: is the exposed group at the low (worse) or the high (better) end of the
+    # exposure node, e.g. "social isolation" (low) vs "engaged with services" (high)?
+    exposure_pole: Literal["low", "high"] = "low"
     measure: PoolMeasure
     direction: Direction
     edges: list[str] = []

@@ -43,7 +43,7 @@ def _cached_path(
     from peerevidence.atomic import write_text
     from peerevidence.pooling.store import digest, dumps
 
-    key = digest({"first": first.key, "second": second.key, "split": split, "version": 1})
+    key = digest({"first": first.key, "second": second.key, "split": split, "version": 2})
     path = result.base.paths.reports / "fits" / "paths" / f"{key}.json"
     try:
         raw = json.loads(path.read_text("utf-8"))
@@ -53,6 +53,30 @@ def _cached_path(
     effect = compute()
     write_text(path, dumps(effect.__dict__))
     return effect
+
+
+def implied_ratio(delta: np.ndarray, link: np.ndarray, assoc: Outcome, d: float) -> tuple[np.ndarray, bool]:
+    """Implied event ratio (intervention vs comparator) through an association, and whether
+    the event is a harm (so that a ratio below 1 is benefit).
+
+    ``delta``: draws of the intervention's effect on the exposure node (SMD, harmonised:
+    positive = towards the node's better end). ``link``: draws of the association's pooled
+    log ratio, harmonised (positive = the direction the change model predicts;
+    ``assoc.direction`` says which natural sign that is). The exposed group sits at
+    ``assoc.exposure_pole`` of the exposure, ``d`` latent SDs from the unexposed group.
+    Moving the latent exposure by ``delta`` towards its better end moves the log ratio by
+    ``delta * L / d`` towards the exposed group when the exposed group is the better end,
+    away from it otherwise (``L``: natural log ratio, exposed vs unexposed).
+
+    The change model predicts the better end of the exposure gives the better outcome, so
+    the event is a harm exactly when (ratio above 1 supports the link) differs from (the
+    exposed group is the better end).
+    """
+    natural = (1.0 if assoc.direction == "higher_is_better" else -1.0) * link
+    towards_exposed = 1.0 if assoc.exposure_pole == "high" else -1.0
+    ratio = np.exp(towards_exposed * natural / d * delta)
+    event_is_harm = (assoc.direction == "higher_is_better") != (assoc.exposure_pole == "high")
+    return ratio, event_is_harm
 
 
 def _path_effect(
@@ -70,10 +94,7 @@ def _path_effect(
     delta = _mu_draws(result, first)
     link = _mu_draws(result, second)
     n = min(delta.size, link.size)
-    sign = 1.0 if assoc.direction == "higher_is_better" else -1.0
-    log_ratio_link = sign * link[:n]  # natural log ratio, exposed vs not
-    implied = -(log_ratio_link / d) * delta[:n]  # exposure lowered by delta SDs
-    ratio = np.exp(implied)
+    ratio, event_is_harm = implied_ratio(delta[:n], link[:n], assoc, d)
     scale = {"logHR": "HR", "logOR": "OR", "logRR": "RR"}[assoc.measure]
     q = np.quantile(ratio, [0.025, 0.5, 0.975], method="hazen")
     k1, k2 = first.summary.k, second.summary.k
@@ -86,8 +107,13 @@ def _path_effect(
         f"The log {scale} is linear in that latent score and the association (k = {k2}) "
         f"is causal, unconfounded and transportable to the populations {words.intervention} serves.",
         "The two posteriors are independent; draws are paired index by index.",
-        "Implied ratio = exp(-(log ratio per exposure contrast / "
-        f"{d:.2f}) x SMD); below 1 = fewer events with {words.intervention}.",
+        "Implied ratio = exp(±(log ratio per exposure contrast / "
+        f"{d:.2f}) x SMD), the sign set by which end of the exposure is 'exposed'; "
+        + (
+            f"below 1 = fewer events with {words.intervention} (benefit)."
+            if event_is_harm
+            else f"above 1 = more of this (wanted) event with {words.intervention} (benefit)."
+        ),
     )
     edges = tuple(dict.fromkeys([*trial.edges, *assoc.edges]))
     return PathEffect(
@@ -99,9 +125,10 @@ def _path_effect(
         median=float(q[1]),
         q025=float(q[0]),
         q975=float(q[2]),
-        p_benefit=float(np.mean(ratio < 1)),
+        p_benefit=float(np.mean(ratio < 1) if event_is_harm else np.mean(ratio > 1)),
         assumptions=assumptions,
         caveat=caveat,
+        benefit="below 1" if event_is_harm else "above 1",
     )
 
 

@@ -67,9 +67,10 @@ class PathEffect:
     median: float  # implied ratio, intervention vs comparator
     q025: float
     q975: float
-    p_benefit: float  # P(implied ratio < 1)
+    p_benefit: float  # P(the implied ratio is on the benefit side of 1)
     assumptions: tuple[str, ...]
     caveat: str
+    benefit: str = "below 1"  # which side of 1 is benefit: "below 1" (a harmful event) or "above 1"
 
 
 @dataclass(frozen=True)

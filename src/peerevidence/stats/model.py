@@ -45,6 +45,7 @@ import numpy as np
 
 from peerevidence.stats.exact import ExactPosterior, exact_posterior, summarise
 from peerevidence.stats.frequentist import random_effects
+from peerevidence.stats.guards import check_fit_inputs, check_prior_parameters
 from peerevidence.stats.priors import Prior
 from peerevidence.stats.summary import (
     QUANTILES,
@@ -413,6 +414,9 @@ def fit(
     """Sample the model, add study draws, summarise, and check against the exact posterior."""
     if data.k < 1:
         raise ValueError("need at least one study")
+    check_fit_inputs(data.labels, *data.adjusted())
+    for prior in (priors.mu, priors.tau):
+        check_prior_parameters(prior.spec, prior.params)
     idata = _sample(models, data, priors, settings)
     theta = _add_study_draws(idata, data, settings.seed)
     y_adj, v_adj = data.adjusted()

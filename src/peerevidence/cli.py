@@ -335,6 +335,8 @@ def pool_many_cmd(
     from peerevidence.pooling.adhoc import Job, effects_from_frame, read_csv, split_analyses
 
     priors, settings = _pool_setup(prior_mu, prior_tau, draws, chains, seed)
+    if out_file is not None:
+        _check_writable(out_file)  # before fitting, so no results are lost at the end
     frame = read_csv(file)
     jobs = []
     for name, sub in split_analyses(frame, str(file)):
@@ -351,6 +353,26 @@ def pool_many_cmd(
     if failed:
         _say(err, f"FAILED exact check: {', '.join(failed)}", style="bold red")
         sys.exit(1)
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse an output path that cannot be written, before any work is done."""
+    import os
+    import tempfile
+
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"--out {path}: is a directory")
+    if not parent.is_dir():
+        raise UsageError(f"--out {path}: the folder {parent} does not exist")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"--out {path}: cannot write there (permission denied)")
+    try:  # the one reliable test: make (and remove) a file where the output will go
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".probe", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"--out {path}: cannot write there ({exc.strerror})") from None
 
 
 def _run_pool_many(jobs, workers: int, fmt: str) -> tuple[list[str], list[str]]:
@@ -436,6 +458,8 @@ def coverage_cmd(project: Path, out_file: Path | None) -> None:
     from peerevidence.pooling.fitting import load_valid
     from peerevidence.pooling.table import evidence_table
 
+    if out_file is not None:
+        _check_writable(out_file)
     base, _ = load_valid(project)
     text = coverage_markdown(base, evidence_table(base))
     if out_file is None:

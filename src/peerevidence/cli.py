@@ -85,7 +85,7 @@ def new_record(key: str, project: Path) -> None:
         close = difflib.get_close_matches(key, bib.keys(), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise UsageError(f"references.bib: '{key}' is not a BibTeX key{hint} (add the entry first)")
-    target = paths.extraction / f"{key}.yaml"
+    target = paths.record_path(key)
     if target.exists():
         raise UsageError(f"{paths.rel(target)}: a record already exists; edit it instead")
     template = resources.files("peerevidence").joinpath("records/template.yaml").read_text("utf-8")
@@ -363,6 +363,7 @@ def _run_pool_many(jobs, workers: int, fmt: str) -> tuple[list[str], list[str]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from peerevidence.atomic import csv_safe
     from peerevidence.pooling.adhoc import flatten, run_many
     from peerevidence.pooling.store import _jsonable
 
@@ -378,7 +379,7 @@ def _run_pool_many(jobs, workers: int, fmt: str) -> tuple[list[str], list[str]]:
             if fmt == "jsonl":
                 lines.append(json.dumps(_jsonable(result)) + "\n")
             else:
-                rows.append(flatten(_jsonable(result)))
+                rows.append({k: csv_safe(v) for k, v in flatten(_jsonable(result)).items()})
     finally:
         if executor is not None:
             executor.shutdown()

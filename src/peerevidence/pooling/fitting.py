@@ -354,7 +354,7 @@ def run_fits(
     base: EvidenceBase | None = None,
 ) -> RunResult:
     """validate -> table -> plan -> fit (cached); writes fits/, summary.*, manifest.json."""
-    from peerevidence.atomic import write_text
+    from peerevidence.atomic import write_csv, write_text
     from peerevidence.pooling.store import dumps
 
     if base is None:
@@ -368,7 +368,7 @@ def run_fits(
     with run_lock(reports):
         fits = fit_analyses(base, analyses, force=force, models=models, progress=progress)
         summary = summary_rows(fits)
-        write_text(reports / "summary.csv", summary.to_csv(index=False, float_format="%.10g"))
+        write_csv(reports / "summary.csv", summary, index=False, float_format="%.10g")
         write_text(
             reports / "summary.json",
             dumps(

@@ -38,17 +38,24 @@ def _umask() -> int:
     return mask
 
 
-def write_bytes(target: Path, data: bytes) -> None:
+def write_bytes(target: Path, data: bytes, root: Path | None = None) -> None:
+    """Write ``data`` atomically; with ``root``, refuse a target outside it (see :func:`inside`)."""
+    if root is not None:
+        target = inside(root, target)
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
 
 
-def write_text(target: Path, text: str) -> None:
-    write_bytes(target, text.encode("utf-8"))
+def write_text(target: Path, text: str, root: Path | None = None) -> None:
+    write_bytes(target, text.encode("utf-8"), root)
 
 
-def write_with(target: Path, writer: Callable[[Path], None], suffix: str = "") -> None:
+def write_with(
+    target: Path, writer: Callable[[Path], None], suffix: str = "", root: Path | None = None
+) -> None:
     """Let ``writer`` fill a temporary path (e.g. ``to_netcdf``), then move it into place."""
+    if root is not None:
+        target = inside(root, target)
     with atomic_path(target, suffix) as tmp:
         writer(tmp)
 
@@ -100,6 +107,6 @@ def csv_text(frame, **to_csv) -> str:
     return safe.to_csv(**to_csv)
 
 
-def write_csv(target: Path, frame, **to_csv) -> None:
+def write_csv(target: Path, frame, root: Path | None = None, **to_csv) -> None:
     """Write a pandas DataFrame as CSV atomically, formula-like text escaped."""
-    write_text(target, csv_text(frame, **to_csv))
+    write_text(target, csv_text(frame, **to_csv), root)

@@ -75,3 +75,15 @@ def test_ordinary_keys_are_accepted(tmp_path):
     for key in ("smith2020", "Smith_2020a", "doe:2019", "van-gestel2012", "x.y2020"):
         _add_entry(root, key)
     assert not [p for p in problems(root) if "cannot be a record file name" in p]
+
+
+def test_write_text_with_root_refuses_escapes(tmp_path):
+    from peerevidence.atomic import write_text
+
+    root = tmp_path / "root"
+    root.mkdir()
+    with pytest.raises(OutsideProject):
+        write_text(root / ".." / "pwned.yaml", "x", root=root)
+    assert not (tmp_path / "pwned.yaml").exists()
+    write_text(root / "ok.yaml", "x", root=root)
+    assert (root / "ok.yaml").read_text() == "x"

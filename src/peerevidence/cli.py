@@ -78,6 +78,7 @@ def new_record(key: str, project: Path) -> None:
         raise UsageError(f"{project}: project directory not found")
     if not paths.bib.exists():
         raise UsageError(f"{paths.bib}: not found (every project needs references.bib)")
+    target = paths.record_path(key)  # refuses keys that are not safe file names
     bib, problems = load_bibliography(paths.bib)
     if key not in bib:
         import difflib
@@ -85,7 +86,6 @@ def new_record(key: str, project: Path) -> None:
         close = difflib.get_close_matches(key, bib.keys(), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise UsageError(f"references.bib: '{key}' is not a BibTeX key{hint} (add the entry first)")
-    target = paths.record_path(key)
     if target.exists():
         raise UsageError(f"{paths.rel(target)}: a record already exists; edit it instead")
     template = resources.files("peerevidence").joinpath("records/template.yaml").read_text("utf-8")

@@ -48,7 +48,8 @@ def test_new_record_with_traversal_key_writes_nothing_outside(tmp_path):
     proc = run("new-record", "../../pwned", "--project", root)
     assert proc.returncode == 2
     assert not list(tmp_path.rglob("pwned.yaml"))
-    assert proc.stderr.count("\n") <= 2
+    assert proc.stderr.startswith("references.bib: BibTeX key '../../pwned' cannot be a record file name (")
+    assert proc.stderr.count("\n") == 1
 
 
 def test_new_record_library_refuses_unsafe_keys(tmp_path):

@@ -98,7 +98,7 @@ class ProjectPaths:
 
         problem = key_problem(key)
         if problem:
-            raise UsageError(f"{problem} (accepted: {SAFE_KEY_FORMS})")
+            raise UsageError(f"{self.rel(self.bib)}: {problem} (accepted: {SAFE_KEY_FORMS})")
         try:
             return inside(self.root, self.extraction / f"{key}.yaml")
         except OutsideProject as exc:

@@ -22,9 +22,9 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
+from peerevidence.errors import RecordError, UsageError
 from peerevidence.records.bib import Bibliography, load_bibliography
 from peerevidence.records.messages import validate_model
-from peerevidence.errors import RecordError, UsageError
 from peerevidence.records.schema import (
     AnalysisConfig,
     CertaintyOverrides,

@@ -9,7 +9,8 @@ VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
+# Wait up to 10 minutes for another process's dpkg/apt lock instead of failing at once.
+APT    := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get) -o DPkg::Lock::Timeout=600
 
 .PHONY: run test check graphviz chromium clean
 

@@ -135,7 +135,7 @@ def test_zero_byte_record(project):
 
 def test_directory_named_like_a_record(project):
     (project / SPARE_FILE).mkdir()
-    assert_reports(project, f"{SPARE_FILE}: cannot read file (Is a directory)")
+    assert_reports(project, f"{SPARE_FILE}: is a directory, not a regular file")
 
 
 def test_yml_twin_of_a_record_is_a_duplicate(project):
@@ -341,8 +341,7 @@ def test_outcome_without_data_is_a_warning(project):
     )
     assert_reports(
         project,
-        f"warning: {OUTCOMES}:{line_no(project, OUTCOMES, 'id: wellbeing')}: outcomes[3].id: "
-        "outcome 'wellbeing' has no data in any record",
+        f"warning: {OUTCOMES}: outcomes: no poolable data in any record for 1 outcome(s): wellbeing",
         code=0,
     )
 
@@ -534,12 +533,11 @@ def test_missing_change_model(project):
 
 
 def test_empty_project_directory(tmp_path):
-    assert_reports(
-        tmp_path,
-        f"{CM}: file not found",
-        f"{OUTCOMES}: file not found",
-        "extraction: directory not found",
-        f"{BIB}: file not found (every project needs references.bib)",
+    """Not a project: one usage line (exit 2), not one "file not found" per missing file."""
+    result = validate(tmp_path)
+    assert (result.code, result.out) == (2, "")
+    assert result.err == (
+        f"{tmp_path}: this is not a peerevidence project (no evidence/change_model.yaml); use --project DIR\n"
     )
 
 

@@ -38,16 +38,75 @@ def _umask() -> int:
     return mask
 
 
-def write_bytes(target: Path, data: bytes) -> None:
+def write_bytes(target: Path, data: bytes, root: Path | None = None) -> None:
+    """Write ``data`` atomically; with ``root``, refuse a target outside it (see :func:`inside`)."""
+    if root is not None:
+        target = inside(root, target)
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
 
 
-def write_text(target: Path, text: str) -> None:
-    write_bytes(target, text.encode("utf-8"))
+def write_text(target: Path, text: str, root: Path | None = None) -> None:
+    write_bytes(target, text.encode("utf-8"), root)
 
 
-def write_with(target: Path, writer: Callable[[Path], None], suffix: str = "") -> None:
+def write_with(
+    target: Path, writer: Callable[[Path], None], suffix: str = "", root: Path | None = None
+) -> None:
     """Let ``writer`` fill a temporary path (e.g. ``to_netcdf``), then move it into place."""
+    if root is not None:
+        target = inside(root, target)
     with atomic_path(target, suffix) as tmp:
         writer(tmp)
+
+
+class OutsideProject(ValueError):
+    """A path that resolves outside the directory it must stay in."""
+
+
+def inside(root: Path, path: Path) -> Path:
+    """``path`` resolved (symlinks followed, ``..`` removed), if it lies under ``root``.
+
+    Every writer that builds a path from user input (a BibTeX key, a command-line
+    argument) passes it through here first; a path that escapes ``root`` raises
+    :class:`OutsideProject` instead of being written.
+    """
+    base = Path(root).resolve()
+    full = (base / path).resolve() if not Path(path).is_absolute() else Path(path).resolve()
+    if full != base and base not in full.parents:
+        raise OutsideProject(f"{path}: refusing to write outside the project directory {base}")
+    return full
+
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP "CSV injection"
+
+
+def csv_safe(value: object) -> object:
+    """Text that a spreadsheet would run as a formula gets a leading ``'``; other values as-is.
+
+    Only strings are escaped: a number such as -0.3 stays a number.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_text(frame, **to_csv) -> str:
+    """CSV text of a pandas DataFrame with formula-like text escaped (see :func:`csv_safe`).
+
+    Keyword arguments go to ``DataFrame.to_csv`` (``index=False`` unless given).
+    """
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    safe = frame.copy()
+    for col in safe.columns:
+        if not (is_numeric_dtype(safe[col]) or is_bool_dtype(safe[col])):  # text or mixed columns
+            safe[col] = safe[col].map(csv_safe)
+    safe.columns = [csv_safe(c) for c in safe.columns]
+    to_csv.setdefault("index", False)
+    return safe.to_csv(**to_csv)
+
+
+def write_csv(target: Path, frame, root: Path | None = None, **to_csv) -> None:
+    """Write a pandas DataFrame as CSV atomically, formula-like text escaped."""
+    write_text(target, csv_text(frame, **to_csv), root)

@@ -82,6 +82,7 @@ def new_record(key: str, project: Path) -> None:
         raise UsageError(f"{project}: project directory not found")
     if not paths.bib.exists():
         raise UsageError(f"{paths.bib}: not found (every project needs references.bib)")
+    target = paths.record_path(key)  # refuses keys that are not safe file names
     bib, _ = load_bibliography(paths.bib)
     if key not in bib:
         import difflib
@@ -89,7 +90,6 @@ def new_record(key: str, project: Path) -> None:
         close = difflib.get_close_matches(key, bib.keys(), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise UsageError(f"references.bib: '{key}' is not a BibTeX key{hint} (add the entry first)")
-    target = paths.extraction / f"{key}.yaml"
     if target.exists():
         raise UsageError(f"{paths.rel(target)}: a record already exists; edit it instead")
     template = resources.files("peerevidence").joinpath("records/template.yaml").read_text("utf-8")
@@ -382,6 +382,7 @@ def _run_pool_many(jobs, workers: int, fmt: str) -> tuple[list[str], list[str]]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from peerevidence.atomic import csv_safe
     from peerevidence.pooling.adhoc import flatten, run_many
     from peerevidence.pooling.store import _jsonable
 
@@ -397,7 +398,7 @@ def _run_pool_many(jobs, workers: int, fmt: str) -> tuple[list[str], list[str]]:
             if fmt == "jsonl":
                 lines.append(json.dumps(_jsonable(result)) + "\n")
             else:
-                rows.append(flatten(_jsonable(result)))
+                rows.append({k: csv_safe(v) for k, v in flatten(_jsonable(result)).items()})
     finally:
         if executor is not None:
             executor.shutdown()

@@ -41,15 +41,15 @@ def test_unusable_prior_parameters_are_named(value):
 
 
 @pytest.mark.parametrize(
-    ("rows", "args"),
+    ("rows", "args", "code", "message"),
     [
-        ("a,1e300,1e300\nb,0.2,0.1\n", []),
-        ("a,0.1,0.04\nb,0.2,0.1\n", ["--prior-tau", "halfnormal:1e999"]),
+        ("a,1e300,1e300\nb,0.2,0.1\n", [], 1, "effect 1e+300 is not usable"),
+        ("a,0.1,0.04\nb,0.2,0.1\n", ["--prior-tau", "halfnormal:1e999"], 2, "must be a finite number"),
     ],
 )
-def test_pool_refuses_before_sampling_with_one_line(tmp_path, rows, args):
+def test_pool_refuses_before_sampling_with_one_line(tmp_path, rows, args, code, message):
     path = tmp_path / "x.csv"
     path.write_text("study,yi,vi\n" + rows)
     proc = subprocess.run([*CLI, "pool", str(path), *args], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 1, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1 and "is not usable" in proc.stderr
+    assert proc.returncode == code, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr

@@ -16,9 +16,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from peerevidence.atomic import write_text
-
-DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+from peerevidence.atomic import FORMULA_START as DANGEROUS
+from peerevidence.atomic import csv_safe, write_text
 
 
 def safe_csv_cell(value: Any) -> str:
@@ -42,10 +41,7 @@ def safe_csv_cell(value: Any) -> str:
             return "TRUE" if value else "FALSE"
     except ImportError:  # pragma: no cover
         pass
-    text = str(value)
-    if text.startswith(DANGEROUS):
-        return "'" + text
-    return text
+    return str(csv_safe(str(value)))
 
 
 def unescape_cell(text: str) -> str:

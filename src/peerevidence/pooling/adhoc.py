@@ -36,9 +36,16 @@ GENERIC = ("yi", "vi")
 
 
 def read_csv(path: Path, display: str | None = None) -> pd.DataFrame:
+    """Read a CSV of studies as text; every row must have as many fields as the header.
+
+    The returned frame's index holds each row's number in the file (the header is row 1),
+    named ``row``, so that errors found later name the row of the file, also after
+    ``pool-many`` has split the rows by analysis.
+    """
     display = display or str(path)
+    numbers = _check_field_counts(path, display)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False)
     except FileNotFoundError:
         raise DataError(f"{display}: file not found") from None
     except UnicodeDecodeError:
@@ -48,33 +55,75 @@ def read_csv(path: Path, display: str | None = None) -> pd.DataFrame:
     except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"{display}: not a readable CSV ({' '.join(str(exc).split())[:150]})") from None
     frame.columns = [str(c).strip() for c in frame.columns]
+    if len(numbers) != len(frame):  # pandas skipped or merged lines differently
+        numbers = list(range(2, len(frame) + 2))
+    frame.index = pd.Index(numbers, name="row")
     return frame
+
+
+def _check_field_counts(path: Path, display: str) -> list[int]:
+    """Name the first row whose number of fields differs from the header's (header = row 1);
+    return the row numbers of the non-blank rows after the header."""
+    import csv
+
+    numbers: list[int] = []
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.reader(fh, skipinitialspace=True)
+            header = next(reader, None)
+            if header is None:
+                return numbers  # pandas reports the empty file
+            for row_no, row in enumerate(reader, start=2):
+                if not row:
+                    continue  # a blank line: pandas skips it too
+                if len(row) != len(header):
+                    raise DataError(
+                        f"{display}: row {row_no}: has {len(row)} field(s), the header has {len(header)}"
+                    )
+                numbers.append(row_no)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []  # pandas reports these with its own message
+    return numbers
+
+
+def _rows(frame: pd.DataFrame) -> list[int]:
+    """File row numbers of the frame's rows (from :func:`read_csv`), else 2, 3, ..."""
+    if frame.index.name == "row":
+        return [int(r) for r in frame.index]
+    return list(range(2, len(frame) + 2))
 
 
 def _numbers(frame: pd.DataFrame, cols: tuple[str, ...], display: str) -> dict[str, np.ndarray]:
     out = {}
+    rows = _rows(frame)
     for col in cols:
         values = []
         for i, raw in enumerate(frame[col].tolist()):
             try:
                 value = float(raw)
             except (TypeError, ValueError):
-                raise DataError(f"{display}: row {i + 2}: {col}: not a number (got {raw!r})") from None
+                raise DataError(f"{display}: row {rows[i]}: {col}: not a number (got {raw!r})") from None
             if not math.isfinite(value):
-                raise DataError(f"{display}: row {i + 2}: {col}: must be finite (got {raw!r})")
+                raise DataError(f"{display}: row {rows[i]}: {col}: must be finite (got {raw!r})")
             values.append(value)
         out[col] = np.array(values)
     return out
 
 
 def _check_positive(
-    values: np.ndarray, col: str, display: str, strict: bool = True, whole: bool = False
+    values: np.ndarray,
+    col: str,
+    display: str,
+    strict: bool = True,
+    whole: bool = False,
+    rows: list[int] | None = None,
 ) -> None:
+    rows = rows or list(range(2, len(values) + 2))
     for i, v in enumerate(values):
         if (v <= 0 if strict else v < 0) or (whole and v != int(v)):
             need = "> 0" if strict else ">= 0"
             kind = "a whole number " if whole else ""
-            raise DataError(f"{display}: row {i + 2}: {col}: must be {kind}{need} (got {v:g})")
+            raise DataError(f"{display}: row {rows[i]}: {col}: must be {kind}{need} (got {v:g})")
 
 
 def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -> tuple[FitData, str]:
@@ -86,10 +135,11 @@ def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -
         raise DataError(f"{display}: no studies (need at least one row)")
     if measure is not None and measure not in MEASURES:
         raise DataError(f"measure '{measure}' not known (accepted: {', '.join(MEASURES)})")
-    labels = _labels(frame["study"].tolist(), display)
+    rows = _rows(frame)
+    labels = _labels(frame["study"].tolist(), display, rows)
     if set(GENERIC) <= cols:
         num = _numbers(frame, GENERIC, display)
-        _check_positive(num["vi"], "vi", display)
+        _check_positive(num["vi"], "vi", display, rows=rows)
         return FitData(labels, num["yi"], num["vi"], measure=measure or "GEN"), measure or "GEN"
     if set(CONTINUOUS) <= cols:
         m = measure or "SMD"
@@ -97,7 +147,7 @@ def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -
             raise DataError(f"{display}: continuous columns give SMD or MD, not {m}")
         num = _numbers(frame, CONTINUOUS, display)
         for col in ("sd1i", "sd2i", "n1i", "n2i"):
-            _check_positive(num[col], col, display)
+            _check_positive(num[col], col, display, rows=rows)
         if m == "SMD" and np.any(num["n1i"] + num["n2i"] < 3):
             raise DataError(f"{display}: SMD needs n1i + n2i >= 3 in every row")
         fn = effects.smd if m == "SMD" else effects.md
@@ -112,14 +162,14 @@ def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -
             raise DataError(f"{display}: binary columns give OR or RR, not {m}")
         num = _numbers(frame, binary, display)
         for col in binary:
-            _check_positive(num[col], col, display, strict=col in ("n1i", "n2i"), whole=True)
+            _check_positive(num[col], col, display, strict=col in ("n1i", "n2i"), whole=True, rows=rows)
         if binary == BINARY_TOTALS:
             for e, n in (("ai", "n1i"), ("ci", "n2i")):
                 bad = np.nonzero(num[e] > num[n])[0]
                 if bad.size:
                     i = int(bad[0])
                     raise DataError(
-                        f"{display}: row {i + 2}: {e}: events ({num[e][i]:g}) exceed {n} ({num[n][i]:g})"
+                        f"{display}: row {rows[i]}: {e}: events ({num[e][i]:g}) exceed {n} ({num[n][i]:g})"
                     )
             cells = effects.table_from_totals(*(num[c] for c in binary))
         else:
@@ -133,13 +183,14 @@ def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -
     )
 
 
-def _labels(raw: list[str], display: str) -> tuple[str, ...]:
+def _labels(raw: list[str], display: str, rows: list[int] | None = None) -> tuple[str, ...]:
+    rows = rows or list(range(2, len(raw) + 2))
     seen: dict[str, int] = {}
     out = []
     for i, label in enumerate(raw):
         label = str(label).strip()
         if not label:
-            raise DataError(f"{display}: row {i + 2}: study: must not be empty")
+            raise DataError(f"{display}: row {rows[i]}: study: must not be empty")
         seen[label] = seen.get(label, 0) + 1
         out.append(label if seen[label] == 1 else f"{label} [{seen[label]}]")
     return tuple(out)
@@ -264,7 +315,7 @@ def split_analyses(frame: pd.DataFrame, display: str) -> list[tuple[str, pd.Data
     for name, sub in frame.groupby("analysis", sort=True):
         if not str(name).strip():
             raise DataError(f"{display}: an 'analysis' value is empty")
-        groups.append((str(name), sub.reset_index(drop=True)))
+        groups.append((str(name), sub))  # keeps the file's row numbers (index "row")
     if not groups:
         raise DataError(f"{display}: no analyses")
     return groups

@@ -376,7 +376,7 @@ def fit_project(
     With ``outcomes``, only their analyses are (re)fitted; every other analysis whose stored
     fit is current is kept, so the summaries and the manifest always cover the whole project.
     """
-    from peerevidence.atomic import write_text
+    from peerevidence.atomic import write_csv, write_text
     from peerevidence.pooling.store import dumps
 
     check_outcomes(base, outcomes)
@@ -397,7 +397,7 @@ def fit_project(
             fits.append(AnalysisFit(analysis, key, True, 0.0, store.load_summary(key)))
     reports = base.paths.reports
     summary = summary_rows(fits)
-    write_text(reports / "summary.csv", summary.to_csv(index=False, float_format="%.10g"))
+    write_csv(reports / "summary.csv", summary, index=False, float_format="%.10g")
     write_text(
         reports / "summary.json",
         dumps(

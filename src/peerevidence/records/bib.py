@@ -6,6 +6,7 @@ the parser's own exceptions never escape.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from dataclasses import dataclass, field
@@ -16,19 +17,50 @@ from bibtexparser.model import DuplicateBlockKeyBlock, Entry, ParsingFailedBlock
 
 from peerevidence.errors import RecordError
 
-_LATEX = [
+_FALLBACK = [
     (re.compile(r"\\[\"']\{?(\w)\}?"), r"\1"),
     (re.compile(r"[{}]"), ""),
     (re.compile(r"\\&"), "&"),
-    (re.compile(r"--"), "–"),
-    (re.compile(r"\s+"), " "),
 ]
+_BARE_PERCENT = re.compile(r"(?<!\\)%")  # in a .bib field '%' is text, not a LaTeX comment
+_VERBATIM = {"doi", "url", "eprint", "file"}  # identifiers: never converted
 
 
-def _clean(text: str) -> str:
-    for pattern, repl in _LATEX:
-        text = pattern.sub(repl, text)
-    return text.strip()
+@functools.cache
+def _converter():
+    from pylatexenc.latex2text import LatexNodes2Text
+
+    return LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
+
+
+def _latex_to_text(text: str) -> str:
+    """LaTeX markup to Unicode with pylatexenc: ``M{\\"u}ller`` -> Müller, ``{\\O}`` -> Ø,
+    ``\\textit{Peer}`` -> Peer, ``\\&`` -> &."""
+    try:
+        return _converter().latex_to_text(_BARE_PERCENT.sub(r"\\%", text))
+    except Exception:  # pylatexenc is tolerant; should it still fail, strip the markup
+        for pattern, repl in _FALLBACK:
+            text = pattern.sub(repl, text)
+        return text
+
+
+def _clean(text: str, verbatim: bool = False) -> str:
+    if verbatim:  # an identifier: only the grouping braces go
+        return re.sub(r"\s+", " ", text.replace("{", "").replace("}", "")).strip()
+    text = _latex_to_text(text).replace("--", "–")
+    return re.sub(r"\s+", " ", text).strip()
+
+
+# A BibTeX key names its record file, extraction/<key>.yaml: it must be a plain file name.
+SAFE_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:+-]{0,199}$")
+SAFE_KEY_FORMS = "up to 200 letters, digits and _ . : + -, not starting with '.' or '-' and without '..'"
+
+
+def key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be a record file name, or None if it can."""
+    if SAFE_KEY.match(key) and ".." not in key:
+        return None
+    return f"BibTeX key {key!r} cannot be a record file name"
 
 
 @dataclass(frozen=True)
@@ -40,7 +72,7 @@ class Reference:
 
     def get(self, name: str) -> str | None:
         value = self.fields.get(name)
-        return _clean(value) if value else None
+        return _clean(value, verbatim=name in _VERBATIM) if value else None
 
     @property
     def doi(self) -> str | None:
@@ -143,6 +175,10 @@ def parse_bibtex(text: str, display_path: str = "references.bib") -> tuple[Bibli
         elif isinstance(block, ParsingFailedBlock):
             errors.append(RecordError(display_path, line, "", f"malformed BibTeX: {_problem(block)}"))
         elif isinstance(block, Entry):
+            problem = key_problem(block.key)
+            if problem:
+                errors.append(RecordError(display_path, line, "", problem, SAFE_KEY_FORMS))
+                continue
             fields = {f.key.lower(): str(f.value) for f in block.fields}
             references[block.key] = Reference(block.key, block.entry_type.lower(), line, fields)
             if not fields.get("title"):
@@ -151,20 +187,22 @@ def parse_bibtex(text: str, display_path: str = "references.bib") -> tuple[Bibli
 
 
 def load_bibliography(
-    path: Path, display_path: str = "references.bib"
+    path: Path, display_path: str = "references.bib", root: Path | None = None
 ) -> tuple[Bibliography, list[RecordError]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    """Read and parse ``references.bib`` (a regular file of at most ``MAX_BIB_BYTES``,
+    inside ``root`` when given)."""
+    from peerevidence.records.files import MAX_BIB_BYTES, read_input
+
+    if not path.exists() and not path.is_symlink():
         return Bibliography({}, display_path), [
             RecordError(display_path, None, "", "file not found (every project needs references.bib)")
         ]
+    try:
+        text = read_input(path, display_path, MAX_BIB_BYTES, root).decode("utf-8")
+    except RecordError as err:
+        return Bibliography({}, display_path), [err]
     except UnicodeDecodeError as exc:
         return Bibliography({}, display_path), [
             RecordError(display_path, None, "", f"not UTF-8 text ({exc.reason})")
-        ]
-    except OSError as exc:
-        return Bibliography({}, display_path), [
-            RecordError(display_path, None, "", f"cannot read file ({exc.strerror})")
         ]
     return parse_bibtex(text, display_path)

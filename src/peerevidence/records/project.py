@@ -23,7 +23,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 
-from peerevidence.errors import RecordError
+from peerevidence.errors import RecordError, UsageError
 from peerevidence.records.bib import Bibliography, load_bibliography
 from peerevidence.records.messages import validate_model
 from peerevidence.records.schema import (
@@ -80,10 +80,35 @@ class ProjectPaths:
         return self.evidence / "searches.yaml"
 
     def rel(self, path: Path) -> str:
+        """``path`` relative to the project root: as named (a symlink is not followed), else
+        resolved, else as given."""
+        import os
+
+        named = Path(os.path.abspath(path))
+        for base in (Path(os.path.abspath(self.root)), self.root.resolve()):
+            try:
+                return named.relative_to(base).as_posix()
+            except ValueError:
+                pass
         try:
             return path.resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
             return str(path)
+
+    def record_path(self, key: str) -> Path:
+        """``extraction/<key>.yaml``, refused (UsageError) unless ``key`` is a safe file name
+        and the path stays inside the project."""
+        from peerevidence.atomic import OutsideProject, inside
+        from peerevidence.errors import UsageError
+        from peerevidence.records.bib import SAFE_KEY_FORMS, key_problem
+
+        problem = key_problem(key)
+        if problem:
+            raise UsageError(f"{self.rel(self.bib)}: {problem} (accepted: {SAFE_KEY_FORMS})")
+        try:
+            return inside(self.root, self.extraction / f"{key}.yaml")
+        except OutsideProject as exc:
+            raise UsageError(str(exc)) from None
 
     def record_files(self) -> list[Path]:
         if not self.extraction.is_dir():
@@ -159,13 +184,14 @@ def _load_model(
     required: bool,
     cache_dir: Path | None = None,
     raw: dict | None = None,
+    root: Path | None = None,
 ) -> tuple[M | None, LineIndex]:
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         if required:
             errors.append(RecordError(display, None, "", "file not found"))
         return None, LineIndex()
     try:
-        data, lines = load_yaml(path, display, cache_dir)
+        data, lines = load_yaml(path, display, cache_dir, root)
     except RecordError as err:
         errors.append(err)
         return None, LineIndex()
@@ -183,9 +209,13 @@ def load_project(root: Path, cache: bool = True) -> tuple[EvidenceBase, list[Rec
     paths = ProjectPaths(root)
     errors: list[RecordError] = []
     if not root.is_dir():
-        raise RecordError(str(root), None, "", "project directory not found")
+        raise UsageError(f"{root}: project directory not found")
+    if not paths.evidence.exists() and not paths.evidence.is_symlink():
+        raise UsageError(
+            f"{root}: this is not a peerevidence project (no evidence/change_model.yaml); use --project DIR"
+        )
     cache_dir = paths.reports / ".cache" / "yaml" if cache else None
-    bib, bib_errors = load_bibliography(paths.bib, paths.rel(paths.bib))
+    bib, bib_errors = load_bibliography(paths.bib, paths.rel(paths.bib), root)
     errors.extend(bib_errors)
     base = EvidenceBase(paths=paths, bib=bib)
 
@@ -196,6 +226,7 @@ def load_project(root: Path, cache: bool = True) -> tuple[EvidenceBase, list[Rec
         errors,
         required=True,
         cache_dir=cache_dir,
+        root=root,
     )
     base.outcomes, base.outcome_lines = _load_model(
         OutcomeCatalogue,
@@ -204,9 +235,16 @@ def load_project(root: Path, cache: bool = True) -> tuple[EvidenceBase, list[Rec
         errors,
         required=True,
         cache_dir=cache_dir,
+        root=root,
     )
     analysis, base.analysis_lines = _load_model(
-        AnalysisConfig, paths.analysis, paths.rel(paths.analysis), errors, required=False, cache_dir=cache_dir
+        AnalysisConfig,
+        paths.analysis,
+        paths.rel(paths.analysis),
+        errors,
+        required=False,
+        cache_dir=cache_dir,
+        root=root,
     )
     if analysis is not None:
         base.analysis = analysis
@@ -217,6 +255,7 @@ def load_project(root: Path, cache: bool = True) -> tuple[EvidenceBase, list[Rec
         errors,
         required=False,
         cache_dir=cache_dir,
+        root=root,
     )
     if certainty is not None:
         base.certainty = certainty
@@ -230,7 +269,7 @@ def load_project(root: Path, cache: bool = True) -> tuple[EvidenceBase, list[Rec
         display = paths.rel(path)
         raw: dict = {}
         record, lines = _load_model(
-            Record, path, display, errors, required=True, cache_dir=cache_dir, raw=raw
+            Record, path, display, errors, required=True, cache_dir=cache_dir, raw=raw, root=root
         )
         if record is not None:
             base.records[path.stem] = LoadedRecord(record, display, lines)

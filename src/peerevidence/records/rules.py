@@ -110,6 +110,7 @@ class _Checker:
                 )
             if node.model_source != "peerevidence":
                 self.bib_key(file, lines, ("nodes", i, "model_source"), node.model_source)
+        self._parent_cycles(file, lines)
         participants = {q.participant for q in cm.quotes}
         for i, node in enumerate(cm.nodes):
             for j, pid in enumerate(node.quotes):
@@ -131,6 +132,8 @@ class _Checker:
                         f"'{value}' is not a node{_hint(value, self.nodes)}",
                         known,
                     )
+            if edge.from_ == edge.to:
+                self.err(file, lines, ("edges", i, "to"), f"edge '{edge.id}' goes from '{edge.to}' to itself")
             if edge.source != "peerevidence":
                 self.bib_key(file, lines, ("edges", i, "source"), edge.source)
             for j, key in enumerate(edge.cites):
@@ -170,6 +173,24 @@ class _Checker:
                         f"'{key}' has neither an extraction record nor an entry in `uncited` saying why not",
                         warning=True,
                     )
+
+    def _parent_cycles(self, file: str, lines: LineIndex) -> None:
+        """A node that is its own parent, directly or through others, vanishes from the diagram."""
+        cm = self.base.change_model
+        parent = {n.id: n.parent for n in cm.nodes if n.parent is not None}
+        for i, node in enumerate(cm.nodes):
+            seen, current = [node.id], node.parent
+            while current is not None and current not in seen:
+                seen.append(current)
+                current = parent.get(current)
+            if current == node.id:
+                chain = " -> ".join([*seen, node.id])
+                problem = (
+                    f"node '{node.id}' is its own parent"
+                    if node.parent == node.id
+                    else f"parents form a cycle ({chain})"
+                )
+                self.err(file, lines, ("nodes", i, "parent"), problem)
 
     # ------------------------------------------------------------------ outcomes
     def outcomes_file(self) -> None:
@@ -257,7 +278,17 @@ class _Checker:
                     ", ".join(DESIGNS_WITH_BIAS),
                 )
         cfile = self.base.paths.rel(self.base.paths.certainty)
+        first_override: dict[str, int] = {}
         for i, item in enumerate(self.base.certainty.overrides):
+            if item.outcome in first_override:
+                self.err(
+                    cfile,
+                    self.base.certainty_lines,
+                    ("overrides", i, "outcome"),
+                    f"a second override for outcome '{item.outcome}' "
+                    f"(first: overrides[{first_override[item.outcome]}]); keep one",
+                )
+            first_override.setdefault(item.outcome, i)
             if self.base.outcomes is not None and item.outcome not in self.outcomes:
                 self.err(
                     cfile,
@@ -613,15 +644,19 @@ class _Checker:
             if r.form not in UNPOOLED_FORMS
         }
         file = self.base.paths.rel(self.base.paths.outcomes)
-        for i, outcome in enumerate(self.base.outcomes.outcomes if self.base.outcomes else []):
-            if outcome.id not in with_data:
-                self.err(
+        gaps = [
+            o.id for o in (self.base.outcomes.outcomes if self.base.outcomes else []) if o.id not in with_data
+        ]
+        if gaps:  # one summary line, not one per outcome: these are the report's evidence gaps
+            self.report.add(
+                RecordError(
                     file,
-                    self.base.outcome_lines,
-                    ("outcomes", i, "id"),
-                    f"outcome '{outcome.id}' has no data in any record",
+                    None,
+                    "outcomes",
+                    f"no poolable data in any record for {len(gaps)} outcome(s): {', '.join(gaps)}",
                     warning=True,
                 )
+            )
 
 
 def _near(ratio: float, root: float) -> bool:

@@ -21,7 +21,7 @@ import math
 import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 # --------------------------------------------------------------------------- vocabulary
 
@@ -59,6 +59,20 @@ Basis = Literal[
 MAX_SNIPPET_WORDS = 30
 IDENT = r"^[a-z][a-z0-9_]*$"
 DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def _real_date(text: str) -> str:
+    """A YYYY-MM-DD text that is also a calendar date (not 2026-13-45)."""
+    import datetime as _dt
+
+    try:
+        _dt.date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"must be a calendar date written YYYY-MM-DD (got {text!r})") from None
+    return text
+
+
+Date = Annotated[str, Field(pattern=DATE), AfterValidator(_real_date)]
 
 NonEmpty = Annotated[str, Field(min_length=1)]
 Ident = Annotated[str, Field(pattern=IDENT)]
@@ -364,7 +378,7 @@ class ProvenanceItem(Model):
 class Extraction(Model):
     extracted_by: NonEmpty | Annotated[list[NonEmpty], Field(min_length=1)]
     checked_by: NonEmpty
-    date: Annotated[str, Field(pattern=DATE)]
+    date: Date
     method: str | None = None
     reconciled_by: str | None = None
     provenance: list[ProvenanceItem] = []
@@ -620,7 +634,7 @@ class CertaintyOverride(Model):
     rating: Literal["high", "moderate", "low", "very_low"]
     reason: NonEmpty
     by: NonEmpty
-    date: Annotated[str, Field(pattern=DATE)]
+    date: Date
 
 
 class CertaintyOverrides(Model):

@@ -168,20 +168,25 @@ def parse_yaml(text: str, display_path: str) -> tuple[Any, LineIndex]:
     return data, index
 
 
-def load_yaml(path: Path, display_path: str, cache_dir: Path | None = None) -> tuple[Any, LineIndex]:
+def load_yaml(
+    path: Path, display_path: str, cache_dir: Path | None = None, root: Path | None = None
+) -> tuple[Any, LineIndex]:
     """Read and parse a YAML file; unreadable or non-UTF-8 files become a RecordError.
+
+    The file is read by :func:`peerevidence.records.files.read_input`: it must be a regular
+    file of at most ``MAX_YAML_BYTES`` and, with ``root``, lie inside that directory.
 
     With ``cache_dir``, the parsed data and line index are kept as JSON keyed by the file's
     SHA-256, so an unchanged file is not parsed again (ruamel's round-trip parser, which
     keeps line numbers, is pure Python and slow). Errors are never cached.
     """
+    from peerevidence.records.files import MAX_YAML_BYTES, read_input
+
+    raw = read_input(path, display_path, MAX_YAML_BYTES, root)
     try:
-        raw = path.read_bytes()
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RecordError(display_path, None, "", f"not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise RecordError(display_path, None, "", f"cannot read file ({exc.strerror})") from None
     if cache_dir is None:
         return parse_yaml(text, display_path)
     entry = cache_dir / f"{hashlib.sha256(raw).hexdigest()}.json"

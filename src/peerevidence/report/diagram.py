@@ -222,24 +222,42 @@ def check_svg(svg: str) -> None:
     """Refuse SVG with elements or attributes outside what our generators emit.
 
     Defence in depth for the only markup the templates embed unescaped: no scripts,
-    no foreign objects, no event handlers, and links only to fragments of this page.
+    no foreign objects, no event handlers, and links (``href``) only to fragments of this
+    page. Only URLs are checked as URLs: text (labels, tooltips) is escaped XML and may say
+    anything, ``javascript:`` included. A refusal names the node or edge it is in.
     """
     try:
         root = ET.fromstring(svg)
     except ET.ParseError as exc:
         raise DiagramError(f"generated SVG is not well-formed XML ({exc})") from None
-    for el in root.iter():
-        tag = el.tag.replace(_SVG_NS, "")
-        if tag not in ALLOWED_TAGS:
-            raise DiagramError(f"generated SVG contains a <{tag}> element; refusing to embed it")
-        for name, value in el.attrib.items():
-            local = name.replace(_XLINK, "").lower()
-            if local.startswith("on"):
-                raise DiagramError(f"generated SVG has an event-handler attribute {name!r}")
-            if local == "href" and not (value.startswith("#") or (tag == "use" and value.startswith("#"))):
-                raise DiagramError(f"generated SVG links outside the page ({value[:40]!r})")
-            if "javascript:" in value.lower():
-                raise DiagramError("generated SVG contains a javascript: URL")
+    _check_element(root, "")
+
+
+def _where(owner: str) -> str:
+    for prefix, what in (("cm-node-", "node"), ("cm-edge-", "edge"), ("cm-theme-", "node")):
+        if owner.startswith(prefix):
+            return f" (in {what} '{owner.removeprefix(prefix)}')"
+    return f" (in '{owner}')" if owner else ""
+
+
+_URL_ATTRS = {"href", "src"}
+
+
+def _check_element(el: ET.Element, owner: str) -> None:
+    owner = el.get("id", owner) if str(el.get("id", "")).startswith("cm-") else owner
+    tag = el.tag.replace(_SVG_NS, "")
+    if tag not in ALLOWED_TAGS:
+        raise DiagramError(f"generated SVG contains a <{tag}> element{_where(owner)}; refusing to embed it")
+    for name, value in el.attrib.items():
+        local = name.replace(_XLINK, "").lower()
+        if local.startswith("on"):
+            raise DiagramError(f"generated SVG has an event-handler attribute {name!r}{_where(owner)}")
+        if local in _URL_ATTRS and not re.fullmatch(r"#[\w.:-]*", value.strip()):
+            raise DiagramError(f"generated SVG links outside the page ({value[:40]!r}){_where(owner)}")
+        if "url(" in value.lower() and not re.search(r"url\(\s*#", value.lower()) and local == "style":
+            raise DiagramError(f"generated SVG style refers to a URL ({value[:40]!r}){_where(owner)}")
+    for child in el:
+        _check_element(child, owner)
 
 
 def render_svg(dot: str) -> str:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from peerevidence.atomic import write_text
+from peerevidence.atomic import csv_text, write_text
 from peerevidence.report.views import (
     DESIGN_SHORT,
     LEVEL_WORDS,
@@ -254,7 +254,7 @@ def evidence_csv(builder: _Builder) -> str:
     labels = {oid: o.label for oid, o in builder.outcomes.items()}
     position = list(table.columns).index("outcome") + 1 if "outcome" in table.columns else 0
     table.insert(position, "outcome_label", table["outcome"].map(labels) if len(table) else [])
-    return table.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+    return csv_text(table, index=False, float_format="%.10g", lineterminator="\n")
 
 
 def build_index(builder: _Builder) -> dict[str, Any]:

@@ -15,6 +15,10 @@ command line:
 ``rhodes2015:TYPE``        named log-t(5) prior for tau^2, Rhodes et al. 2015 (rhodes2015)
 =========================  ==========================================================
 
+Parameters must be finite and within sane bounds, checked when the prior is read
+(:func:`_check_params`): MEAN within +-1000; SD, SCALE and UPPER between 1e-8 and 1000;
+the log(tau^2) location MU / LOC within +-50 and its SIGMA / SCALE between 0.01 and 20.
+
 The named priors are for *non-pharmacological intervention vs. placebo/control*
 comparisons (peer support vs. usual care). Turner et al. 2015 (Stat Med 34:984, Table IV)
 give predictive distributions of tau^2 for log odds ratios; Rhodes et al. 2015
@@ -173,6 +177,39 @@ def _nums(match: re.Match[str]) -> tuple[float, ...]:
     return tuple(float(g) for g in match.groups())
 
 
+# Sane bounds for prior parameters (effects are on the SMD / log ratio scale). A value
+# outside them (1e999 parses as inf, 1e-320 is denormal) would pass the parser and then
+# break the sampler or the exact quadrature, so it is refused when the prior is read.
+LOCATION_MAX = 1e3  # |MEAN| of normal:MEAN:SD
+SCALE_MIN, SCALE_MAX = 1e-8, 1e3  # SD, SCALE, UPPER (1e-8: a fixed-effect limit)
+LOG_LOCATION_MAX = 50.0  # |MU| / |LOC| of log(tau^2) in lognormal2 / logt2
+LOG_SCALE_MIN, LOG_SCALE_MAX = 1e-2, 20.0  # SIGMA / SCALE of log(tau^2)
+_ROLES = {
+    "normal": (("MEAN", "location"), ("SD", "scale")),
+    "halfnormal": (("SCALE", "scale"),),
+    "halfcauchy": (("SCALE", "scale"),),
+    "uniform": (("UPPER", "scale"),),
+    "lognormal2": (("MU", "log_location"), ("SIGMA", "log_scale")),
+    "logt2": (("LOC", "log_location"), ("SCALE", "log_scale")),
+}
+_BOUNDS = {
+    "location": (-LOCATION_MAX, LOCATION_MAX),
+    "scale": (SCALE_MIN, SCALE_MAX),
+    "log_location": (-LOG_LOCATION_MAX, LOG_LOCATION_MAX),
+    "log_scale": (LOG_SCALE_MIN, LOG_SCALE_MAX),
+}
+
+
+def _check_params(spec: str, family: str, params: tuple[float, ...], written: tuple[str, ...]) -> None:
+    """Every parameter finite and within its documented bounds, else a UsageError."""
+    for (name, role), value, text in zip(_ROLES[family], params, written, strict=True):
+        low, high = _BOUNDS[role]
+        if not math.isfinite(value):
+            raise UsageError(f"prior '{spec}': {name} must be a finite number (got {text})")
+        if not low <= value <= high:
+            raise UsageError(f"prior '{spec}': {name} must be between {low:g} and {high:g} (got {text})")
+
+
 _PATTERNS_MU = {
     "normal": re.compile(rf"^normal:{_NUM}:{_NUM}$"),
     "flat": re.compile(r"^flat$"),
@@ -200,6 +237,8 @@ def parse_mu_prior(spec: str) -> Prior:
             params = _nums(m)
             if family == "normal" and not params[1] > 0:
                 raise UsageError(f"prior '{spec}': the SD must be > 0")
+            if family == "normal":
+                _check_params(spec, family, params, m.groups())
             return Prior(family, params, text)
     raise UsageError(f"prior for mu '{spec}' not understood (accepted: {MU_FORMS})")
 
@@ -223,5 +262,6 @@ def parse_tau_prior(spec: str) -> Prior:
             scale = params[-1]
             if not scale > 0:
                 raise UsageError(f"prior '{spec}': the scale must be > 0")
+            _check_params(spec, family, params, m.groups())
             return Prior(family, params, text)
     raise UsageError(f"prior for tau '{spec}' not understood (accepted: {TAU_FORMS})")

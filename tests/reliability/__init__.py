@@ -1,0 +1,1 @@
+"""Reproductions of the defects found by adversarial testing (issue 13), one module per group."""

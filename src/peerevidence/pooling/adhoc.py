@@ -4,6 +4,11 @@ Input columns (metafor's names): ``study`` and either ``yi, vi``, or binary ``ai
 or ``ai, n1i, ci, n2i``, or continuous ``m1i, sd1i, n1i, m2i, sd2i, n2i``; ``pool-many``
 adds ``analysis``. Results are on the ``yi`` scale (no sign harmonisation).
 
+Checks: each study name once (a repeated name is an error naming both rows); a file with both
+``yi, vi`` and raw columns is an error unless ``columns`` ("yi" or "raw") says which to use;
+SMD needs n1i + n2i >= 4 (metafor's escalc gives NA below); non-integer counts are accepted,
+as metafor accepts them, with a note.
+
 ``pool-many`` runs analyses on any ``concurrent.futures.Executor`` (a process pool for
 ``--workers N``, or a Dask ``Client.get_executor()`` for a cluster). Each worker process
 compiles the model once and keeps it in :data:`_WORKER_MODELS` — the one piece of
@@ -76,8 +81,26 @@ def _check_positive(
             raise DataError(f"{display}: row {i + 2}: {col}: must be {kind}{need} (got {v:g})")
 
 
-def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -> tuple[FitData, str]:
-    """Compute (yi, vi) from whichever columns the frame has; return the data and measure."""
+COLUMN_CHOICES = ("yi", "raw")
+
+
+def _raw_sets(cols: set[str]) -> list[tuple[str, ...]]:
+    return [group for group in (CONTINUOUS, BINARY_ABCD, BINARY_TOTALS) if set(group) <= cols]
+
+
+def effects_from_frame(
+    frame: pd.DataFrame,
+    measure: str | None,
+    display: str,
+    columns: str | None = None,
+    notes: list[str] | None = None,
+) -> tuple[FitData, str]:
+    """Compute (yi, vi) from whichever columns the frame has; return the data and measure.
+
+    ``columns`` chooses between ``yi, vi`` ("yi") and raw columns ("raw") when a file has
+    both; without it such a file is an error.  Notes about the input (e.g. non-integer counts)
+    are appended to ``notes`` when a list is given.
+    """
     cols = set(frame.columns)
     if "study" not in cols:
         raise DataError(f"{display}: missing column 'study' (columns: {', '.join(sorted(cols))})")
@@ -85,8 +108,18 @@ def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -
         raise DataError(f"{display}: no studies (need at least one row)")
     if measure is not None and measure not in MEASURES:
         raise DataError(f"measure '{measure}' not known (accepted: {', '.join(MEASURES)})")
+    if columns is not None and columns not in COLUMN_CHOICES:
+        raise DataError(f"columns '{columns}' not known (accepted: {', '.join(COLUMN_CHOICES)})")
     labels = _labels(frame["study"].tolist(), display)
-    if set(GENERIC) <= cols:
+    raw = _raw_sets(cols)
+    if set(GENERIC) <= cols and raw and columns is None:
+        raise DataError(
+            f"{display}: both yi,vi and {','.join(raw[0])} columns given; say which to use "
+            f"(accepted: --columns yi, --columns raw)"
+        )
+    if notes is None:
+        notes = []
+    if set(GENERIC) <= cols and columns != "raw":
         num = _numbers(frame, GENERIC, display)
         _check_positive(num["vi"], "vi", display)
         return FitData(labels, num["yi"], num["vi"], measure=measure or "GEN"), measure or "GEN"
@@ -97,8 +130,14 @@ def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -
         num = _numbers(frame, CONTINUOUS, display)
         for col in ("sd1i", "sd2i", "n1i", "n2i"):
             _check_positive(num[col], col, display)
-        if m == "SMD" and np.any(num["n1i"] + num["n2i"] < 3):
-            raise DataError(f"{display}: SMD needs n1i + n2i >= 3 in every row")
+        if m == "SMD":
+            small = np.nonzero(num["n1i"] + num["n2i"] < 4)[0]
+            if small.size:
+                i = int(small[0])
+                raise DataError(
+                    f"{display}: row {i + 2}: n1i + n2i: SMD needs at least 4 participants "
+                    f"(got {num['n1i'][i] + num['n2i'][i]:g}; metafor's escalc gives NA)"
+                )
         fn = effects.smd if m == "SMD" else effects.md
         yi, vi = fn(*(num[c] for c in CONTINUOUS))
         return FitData(labels, yi, vi, measure=m), m
@@ -111,7 +150,19 @@ def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -
             raise DataError(f"{display}: binary columns give OR or RR, not {m}")
         num = _numbers(frame, binary, display)
         for col in binary:
-            _check_positive(num[col], col, display, strict=col in ("n1i", "n2i"), whole=True)
+            _check_positive(num[col], col, display, strict=col in ("n1i", "n2i"))
+        fractional = [
+            f"{col} row {i + 2} ({num[col][i]:g})"
+            for col in binary
+            for i in range(len(num[col]))
+            if num[col][i] != int(num[col][i])
+        ]
+        if fractional:
+            more = f" and {len(fractional) - 3} more" if len(fractional) > 3 else ""
+            notes.append(
+                f"{display}: non-integer counts used as given, as metafor does: "
+                f"{', '.join(fractional[:3])}{more}"
+            )
         if binary == BINARY_TOTALS:
             for e, n in (("ai", "n1i"), ("ci", "n2i")):
                 bad = np.nonzero(num[e] > num[n])[0]
@@ -133,14 +184,20 @@ def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -
 
 
 def _labels(raw: list[str], display: str) -> tuple[str, ...]:
+    """Study names, each once: a repeated name would pool the same study twice."""
     seen: dict[str, int] = {}
     out = []
     for i, label in enumerate(raw):
         label = str(label).strip()
         if not label:
             raise DataError(f"{display}: row {i + 2}: study: must not be empty")
-        seen[label] = seen.get(label, 0) + 1
-        out.append(label if seen[label] == 1 else f"{label} [{seen[label]}]")
+        if label in seen:
+            raise DataError(
+                f"{display}: row {i + 2}: study: '{label}' repeats row {seen[label] + 2} "
+                "(each study once; give distinct names to distinct studies)"
+            )
+        seen[label] = i
+        out.append(label)
     return tuple(out)
 
 
@@ -149,7 +206,11 @@ def _labels(raw: list[str], display: str) -> tuple[str, ...]:
 STAT_KEYS = ("mean", "sd", "q025", "q50", "q975")
 NEW_KEYS = ("mean", "sd", "q025", "q975")
 DIAG_KEYS = ("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences", "exact_max_sd_discrepancy")
-REML_KEYS = ("mu", "se", "ci_lb", "ci_ub", "tau2", "i2", "pi_lb", "pi_ub")
+REML_KEYS = (
+    "mu", "se", "ci_lb", "ci_ub", "tau2", "i2", "pi_lb", "pi_ub",
+    "hksj_se", "hksj_ci_lb", "hksj_ci_ub", "hksj_df", "pi_t_lb", "pi_t_ub",
+    "tau2_qp_lb", "tau2_qp_ub", "i2_qp_lb", "i2_qp_ub",
+)  # fmt: skip
 
 
 def pool_json(summary: dict[str, Any]) -> dict[str, Any]:
@@ -201,6 +262,7 @@ class Job:
     sampler: SamplerSettings
     tolerance_sd: float = 0.1
     tolerance_z: float = 5.0
+    notes: tuple[str, ...] = ()  # notes about the input (from effects_from_frame)
 
 
 _WORKER_MODELS: CompiledModels | None = None
@@ -224,7 +286,7 @@ def run_job(job: Job) -> dict[str, Any]:
     if job.name is not None:
         out = {"analysis": job.name, **out}
     out["_exact_ok"] = result.summary["diagnostics"]["exact_ok"]
-    out["_notes"] = result.summary["notes"]
+    out["_notes"] = list(job.notes) + list(result.summary["notes"])
     return out
 
 

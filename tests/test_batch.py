@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from peerevidence.pooling.adhoc import Job, effects_from_frame, pool_json, read_csv, run_job, run_many
 from peerevidence.errors import DataError
+from peerevidence.pooling.adhoc import Job, effects_from_frame, pool_json, read_csv, run_job, run_many
+from peerevidence.records.schema import SamplerSettings
 from peerevidence.stats.model import Priors
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
-from peerevidence.records.schema import SamplerSettings
 
 BCG_COUNTS = """study,ai,bi,ci,di
 Aronson,4,119,11,128

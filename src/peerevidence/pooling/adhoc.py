@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peerevidence.stats import effects
 from peerevidence.errors import DataError
-from peerevidence.stats.model import CompiledModels, FitData, Priors, fit
 from peerevidence.records.schema import SamplerSettings
+from peerevidence.stats import effects
+from peerevidence.stats.model import CompiledModels, FitData, Priors, fit
 
 MEASURES = ("SMD", "MD", "OR", "RR", "HR", "GEN")
 BINARY_ABCD = ("ai", "bi", "ci", "di")

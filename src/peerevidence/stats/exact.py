@@ -185,9 +185,7 @@ class ExactPosterior:
         qs = [
             float(mixture_quantiles(q, means[None, :], variances[None, :], self.weight)[0]) for q in QUANTILES
         ]
-        return Summary(
-            mean if has_mean else None, math.sqrt(max(var, 0.0)) if has_sd else None, *qs
-        )
+        return Summary(mean if has_mean else None, math.sqrt(max(var, 0.0)) if has_sd else None, *qs)
 
     @property
     def moments(self) -> MomentsExist:

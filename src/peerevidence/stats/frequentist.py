@@ -42,6 +42,8 @@ Z975 = float(special.ndtri(0.975))
 LL0_TOL = float(np.finfo(float).eps ** 0.25)  # metafor's control$tol
 EVTOL = 1e-7  # metafor's control$evtol: warn when max(vi) / min(vi) >= 1 / evtol
 NAN = float("nan")
+
+
 @dataclass(frozen=True)
 class RandomEffects:
     method: str
@@ -127,10 +129,7 @@ def _residuals(y: np.ndarray, w: np.ndarray) -> tuple[float, np.ndarray]:
     """
     sw = np.sum(w)
     mu = float(np.sum(w * y) / sw)
-    if y.size <= 2000:
-        r = (y[:, None] - y[None, :]) @ w / sw
-    else:
-        r = y - mu
+    r = (y[:, None] - y[None, :]) @ w / sw if y.size <= 2000 else y - mu
     return mu, r
 
 
@@ -235,9 +234,7 @@ def reml_tau2(
     return float(res.x), False
 
 
-def reml_fit(
-    y: np.ndarray, v: np.ndarray, threshold: float = 1e-5
-) -> tuple[float, bool, list[str]]:
+def reml_fit(y: np.ndarray, v: np.ndarray, threshold: float = 1e-5) -> tuple[float, bool, list[str]]:
     """:func:`reml_tau2` followed by metafor's ``ll0check``; returns ``(tau2, converged, notes)``."""
     tau2, converged = reml_tau2(y, v, threshold=threshold)
     notes: list[str] = []
@@ -266,9 +263,7 @@ def _bisect(fn, lo: float, hi: float) -> float:
     return 0.5 * (lo + hi)
 
 
-def q_profile(
-    y: np.ndarray, v: np.ndarray, tau2: float, level: float = 0.95
-) -> tuple[float, float]:
+def q_profile(y: np.ndarray, v: np.ndarray, tau2: float, level: float = 0.95) -> tuple[float, float]:
     """Q-profile CI for tau^2, following ``confint.rma.uni(type="QP")`` of metafor 3.8-1.
 
     Search interval ``[0, max(100, 10 tau2)]``.  If Q(0) is below the lower chi^2 quantile the

@@ -434,7 +434,7 @@ def fit(
         },
         "reml": reml.summary(),
         "priors": priors.as_dict(),
-        "notes": notes_for(data.k, priors),
+        "notes": notes_for(data.k, priors) + list(reml.notes),
     }
     import xarray as xr
 

@@ -242,3 +242,20 @@ def test_hksj_is_not_truncated():
     rss = float(np.sum((y - fit.mu) ** 2 / (v + fit.tau2)))
     assert rss / 3 < 1
     assert fit.hksj_se == pytest.approx(fit.se * math.sqrt(rss / 3), rel=1e-12)
+
+
+def test_where_metafor_does_not_converge_ours_is_the_global_maximum():
+    """8 random sets make metafor's Fisher scoring oscillate (rma() errors): our fallback
+    must be the maximiser of the restricted likelihood on a fine grid, and say so."""
+    from peerevidence.stats.frequentist import restricted_loglik
+
+    failed = [s for s in load("random_sets.json")["sets"] if "reml" not in s]
+    assert failed and all("did not converge" in s["error"] for s in failed)
+    for s in failed:
+        y, v = np.array(s["yi"]), np.array(s["vi"])
+        fit = random_effects(y, v, "REML")
+        assert not fit.converged
+        assert any("did not converge" in note for note in fit.notes)
+        grid = np.linspace(0.0, 2.0, 4001)
+        best = max(restricted_loglik(t, y, v) for t in grid)
+        assert restricted_loglik(fit.tau2, y, v) >= best - 1e-12

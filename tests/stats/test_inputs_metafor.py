@@ -93,3 +93,16 @@ def test_rhodes_overall_is_named_so_and_any_still_parses():
     old = parse_tau_prior("rhodes2015:any")
     assert overall.params == old.params == (-3.44, 2.59)
     assert overall.family == "logt2"
+
+
+def test_pool_many_errors_name_the_file_line(tmp_path):
+    """Within ``pool-many`` the rows of one analysis keep their line in the file."""
+    from peerevidence.pooling.adhoc import read_csv, split_analyses
+
+    path = tmp_path / "many.csv"
+    path.write_text("analysis,study,yi,vi\nx,A,0.1,0.02\ny,A,0.2,0.03\nx,B,0.3,0.04\ny,A,0.5,0.05\n")
+    groups = dict(split_analyses(read_csv(path), "many.csv"))
+    effects_from_frame(groups["x"], None, "many.csv [analysis x]")
+    with pytest.raises(DataError) as err:
+        effects_from_frame(groups["y"], None, "many.csv [analysis y]")
+    assert str(err.value).startswith("many.csv [analysis y]: row 5: study: 'A' repeats row 3 ")

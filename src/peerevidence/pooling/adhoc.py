@@ -55,7 +55,13 @@ def read_csv(path: Path, display: str | None = None) -> pd.DataFrame:
     return frame
 
 
+def _lines(frame: pd.DataFrame) -> list[int]:
+    """The file line of each row: header is line 1; ``split_analyses`` keeps the file's index."""
+    return [int(ix) + 2 if isinstance(ix, (int, np.integer)) else i + 2 for i, ix in enumerate(frame.index)]
+
+
 def _numbers(frame: pd.DataFrame, cols: tuple[str, ...], display: str) -> dict[str, np.ndarray]:
+    lines = _lines(frame)
     out = {}
     for col in cols:
         values = []
@@ -63,22 +69,22 @@ def _numbers(frame: pd.DataFrame, cols: tuple[str, ...], display: str) -> dict[s
             try:
                 value = float(raw)
             except (TypeError, ValueError):
-                raise DataError(f"{display}: row {i + 2}: {col}: not a number (got {raw!r})") from None
+                raise DataError(f"{display}: row {lines[i]}: {col}: not a number (got {raw!r})") from None
             if not math.isfinite(value):
-                raise DataError(f"{display}: row {i + 2}: {col}: must be finite (got {raw!r})")
+                raise DataError(f"{display}: row {lines[i]}: {col}: must be finite (got {raw!r})")
             values.append(value)
         out[col] = np.array(values)
     return out
 
 
 def _check_positive(
-    values: np.ndarray, col: str, display: str, strict: bool = True, whole: bool = False
+    values: np.ndarray, col: str, display: str, lines: list[int], strict: bool = True, whole: bool = False
 ) -> None:
     for i, v in enumerate(values):
         if (v <= 0 if strict else v < 0) or (whole and v != int(v)):
             need = "> 0" if strict else ">= 0"
             kind = "a whole number " if whole else ""
-            raise DataError(f"{display}: row {i + 2}: {col}: must be {kind}{need} (got {v:g})")
+            raise DataError(f"{display}: row {lines[i]}: {col}: must be {kind}{need} (got {v:g})")
 
 
 COLUMN_CHOICES = ("yi", "raw")
@@ -110,7 +116,8 @@ def effects_from_frame(
         raise DataError(f"measure '{measure}' not known (accepted: {', '.join(MEASURES)})")
     if columns is not None and columns not in COLUMN_CHOICES:
         raise DataError(f"columns '{columns}' not known (accepted: {', '.join(COLUMN_CHOICES)})")
-    labels = _labels(frame["study"].tolist(), display)
+    lines = _lines(frame)
+    labels = _labels(frame["study"].tolist(), display, lines)
     raw = _raw_sets(cols)
     if set(GENERIC) <= cols and raw and columns is None:
         raise DataError(
@@ -121,7 +128,7 @@ def effects_from_frame(
         notes = []
     if set(GENERIC) <= cols and columns != "raw":
         num = _numbers(frame, GENERIC, display)
-        _check_positive(num["vi"], "vi", display)
+        _check_positive(num["vi"], "vi", display, lines)
         return FitData(labels, num["yi"], num["vi"], measure=measure or "GEN"), measure or "GEN"
     if set(CONTINUOUS) <= cols:
         m = measure or "SMD"
@@ -129,13 +136,13 @@ def effects_from_frame(
             raise DataError(f"{display}: continuous columns give SMD or MD, not {m}")
         num = _numbers(frame, CONTINUOUS, display)
         for col in ("sd1i", "sd2i", "n1i", "n2i"):
-            _check_positive(num[col], col, display)
+            _check_positive(num[col], col, display, lines)
         if m == "SMD":
             small = np.nonzero(num["n1i"] + num["n2i"] < 4)[0]
             if small.size:
                 i = int(small[0])
                 raise DataError(
-                    f"{display}: row {i + 2}: n1i + n2i: SMD needs at least 4 participants "
+                    f"{display}: row {lines[i]}: n1i + n2i: SMD needs at least 4 participants "
                     f"(got {num['n1i'][i] + num['n2i'][i]:g}; metafor's escalc gives NA)"
                 )
         fn = effects.smd if m == "SMD" else effects.md
@@ -150,9 +157,9 @@ def effects_from_frame(
             raise DataError(f"{display}: binary columns give OR or RR, not {m}")
         num = _numbers(frame, binary, display)
         for col in binary:
-            _check_positive(num[col], col, display, strict=col in ("n1i", "n2i"))
+            _check_positive(num[col], col, display, lines, strict=col in ("n1i", "n2i"))
         fractional = [
-            f"{col} row {i + 2} ({num[col][i]:g})"
+            f"{col} row {lines[i]} ({num[col][i]:g})"
             for col in binary
             for i in range(len(num[col]))
             if num[col][i] != int(num[col][i])
@@ -169,7 +176,7 @@ def effects_from_frame(
                 if bad.size:
                     i = int(bad[0])
                     raise DataError(
-                        f"{display}: row {i + 2}: {e}: events ({num[e][i]:g}) exceed {n} ({num[n][i]:g})"
+                        f"{display}: row {lines[i]}: {e}: events ({num[e][i]:g}) exceed {n} ({num[n][i]:g})"
                     )
             cells = effects.table_from_totals(*(num[c] for c in binary))
         else:
@@ -183,17 +190,17 @@ def effects_from_frame(
     )
 
 
-def _labels(raw: list[str], display: str) -> tuple[str, ...]:
+def _labels(raw: list[str], display: str, lines: list[int]) -> tuple[str, ...]:
     """Study names, each once: a repeated name would pool the same study twice."""
     seen: dict[str, int] = {}
     out = []
     for i, label in enumerate(raw):
         label = str(label).strip()
         if not label:
-            raise DataError(f"{display}: row {i + 2}: study: must not be empty")
+            raise DataError(f"{display}: row {lines[i]}: study: must not be empty")
         if label in seen:
             raise DataError(
-                f"{display}: row {i + 2}: study: '{label}' repeats row {seen[label] + 2} "
+                f"{display}: row {lines[i]}: study: '{label}' repeats row {lines[seen[label]]} "
                 "(each study once; give distinct names to distinct studies)"
             )
         seen[label] = i
@@ -297,7 +304,7 @@ def split_analyses(frame: pd.DataFrame, display: str) -> list[tuple[str, pd.Data
     for name, sub in frame.groupby("analysis", sort=True):
         if not str(name).strip():
             raise DataError(f"{display}: an 'analysis' value is empty")
-        groups.append((str(name), sub.reset_index(drop=True)))
+        groups.append((str(name), sub))  # keeps the file's row index for error messages
     if not groups:
         raise DataError(f"{display}: no analyses")
     return groups

@@ -172,9 +172,8 @@ def dl_tau2(y: np.ndarray, v: np.ndarray) -> float:
     k = y.size
     if k < 2:
         return 0.0
-    w = 1.0 / v
     q, _ = _q_stat(y, v)
-    c = np.sum(w) - np.sum(w**2) / np.sum(w)
+    _, c, _ = _p_traces(y, v, 0.0)  # c = sum w - sum w^2 / sum w, without cancellation
     return float(max(0.0, (q - (k - 1)) / c))
 
 
@@ -414,9 +413,7 @@ def random_effects(
 
 def _dl_se_tau2(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
     """metafor's SE of the DL estimate (Knapp & Hartung style variance of Q-based estimator)."""
-    w = 1.0 / v
-    sw, sw2, sw3 = np.sum(w), np.sum(w**2), np.sum(w**3)
-    c = sw - sw2 / sw
+    _, c, tr_pp = _p_traces(y, v, 0.0)  # tr P and tr PP at tau2 = 0, computed stably
     k = y.size
-    var_q = 2 * (k - 1) + 4 * (sw - sw2 / sw) * tau2 + 2 * (sw2 - 2 * sw3 / sw + sw2**2 / sw**2) * tau2**2
+    var_q = 2 * (k - 1) + 4 * c * tau2 + 2 * tr_pp * tau2**2
     return float(math.sqrt(var_q) / c)

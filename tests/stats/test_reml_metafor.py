@@ -179,6 +179,8 @@ def test_k1_i2_is_zero_like_metafor():
     fit = random_effects(case["yi"], case["vi"], "REML")
     assert_matches(fit, case, blocks=("reml", "knha"))
     assert fit.summary()["i2"] == 0.0
+    assert case["knha"]["test"] == "z" and case["knha"]["df"] is None  # metafor falls back to z
+    assert fit.summary()["hksj_df"] is None
 
 
 # ---------------------------------------------------------------- HKSJ, t PI, Q-profile

@@ -68,7 +68,7 @@ class RandomEffects:
     hksj_ci_ub: float = NAN
     hksj_tval: float = NAN
     hksj_pval: float = NAN
-    hksj_df: int = 0
+    hksj_df: int = 0  # k - 1; 0 at k = 1, where metafor (and this) use z instead of t
     pi_t_lb: float = NAN
     pi_t_ub: float = NAN
     tau2_qp_lb: float = NAN
@@ -100,6 +100,8 @@ class RandomEffects:
         for key in keys:
             value = getattr(self, key)
             out[key] = None if isinstance(value, float) and math.isnan(value) else value
+        if self.k < 2:
+            out["hksj_df"] = None  # z, not t: no degrees of freedom
         out["notes"] = list(self.notes)
         return out
 

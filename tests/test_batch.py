@@ -86,7 +86,7 @@ def test_totals_columns_and_continuous_columns(tmp_path):
         ("name,yi,vi\nA,0.1,0.2\n", "c.csv: missing column 'study'"),
         ("study,yi,vi\n", "c.csv: no studies"),
         ("study,ai,n1i,ci,n2i\nA,30,20,1,10\n", "c.csv: row 2: ai: events (30) exceed n1i (20)"),
-        ("study,ai,bi,ci,di\nA,-1,2,3,4\n", "c.csv: row 2: ai: must be a whole number >= 0 (got -1)"),
+        ("study,ai,bi,ci,di\nA,-1,2,3,4\n", "c.csv: row 2: ai: must be >= 0 (got -1)"),
     ],
 )
 def test_bad_csv_gives_one_clear_line(tmp_path, text, message):
@@ -139,7 +139,11 @@ def test_pool_json_has_exactly_the_documented_keys(tmp_path, metafor_ref):
         "exact_max_sd_discrepancy",
     }
     assert set(out["exact"]) == {"mu", "tau", "theta_new", "p_mu_gt_0"}
-    assert set(out["reml"]) == {"mu", "se", "ci_lb", "ci_ub", "tau2", "i2", "pi_lb", "pi_ub"}
+    assert set(out["reml"]) == {
+        "mu", "se", "ci_lb", "ci_ub", "tau2", "i2", "pi_lb", "pi_ub",
+        "hksj_se", "hksj_ci_lb", "hksj_ci_ub", "hksj_df", "pi_t_lb", "pi_t_ub",
+        "tau2_qp_lb", "tau2_qp_ub", "i2_qp_lb", "i2_qp_ub",
+    }  # fmt: skip
     assert out["priors"] == {"mu": "normal:0:100", "tau": "halfcauchy:25"}
     assert [t["study"] for t in out["theta"]] == d["study"]
     assert out["k"] == 8 and out["measure"] == "GEN"

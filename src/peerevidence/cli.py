@@ -228,6 +228,15 @@ def _prior_options(func):
     return func
 
 
+def _columns_option(func):
+    return click.option(
+        "--columns",
+        type=click.Choice(["yi", "raw"]),
+        default=None,
+        help="When a CSV has both yi,vi and raw columns: which to use.",
+    )(func)
+
+
 def _pool_setup(prior_mu: str, prior_tau: str, draws, chains, seed):
     from peerevidence.records.schema import SamplerSettings
     from peerevidence.stats.model import Priors
@@ -246,10 +255,11 @@ def _pool_setup(prior_mu: str, prior_tau: str, draws, chains, seed):
     default=None,
     help="Effect measure (default: GEN for yi/vi, SMD for means, OR for counts).",
 )
+@_columns_option
 @_prior_options
 @_sampler_options
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
-def pool_cmd(file: Path, measure, prior_mu, prior_tau, draws, chains, seed, as_json) -> None:
+def pool_cmd(file: Path, measure, columns, prior_mu, prior_tau, draws, chains, seed, as_json) -> None:
     """Pool one CSV of studies (metafor-style columns) with the Bayesian model."""
     import json
 
@@ -265,6 +275,7 @@ def pool_cmd(file: Path, measure, prior_mu, prior_tau, draws, chains, seed, as_j
         chains=chains,
         seed=seed,
         name=str(file),
+        columns=columns,
     )
     ok, notes = summary.ok, summary.notes
     if as_json:
@@ -315,6 +326,7 @@ def _print_pool(r: dict) -> None:
 @cli.command("pool-many")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--measure", type=click.Choice(["SMD", "MD", "OR", "RR", "HR", "GEN"]), default=None)
+@_columns_option
 @_prior_options
 @_sampler_options
 @click.option(
@@ -329,7 +341,7 @@ def _print_pool(r: dict) -> None:
     help="Write here instead of standard output (atomically).",
 )
 def pool_many_cmd(
-    file: Path, measure, prior_mu, prior_tau, draws, chains, seed, workers, fmt, out_file
+    file: Path, measure, columns, prior_mu, prior_tau, draws, chains, seed, workers, fmt, out_file
 ) -> None:
     """Pool every analysis of a long CSV (columns analysis, study, ...): one summary each."""
     from peerevidence.pooling.adhoc import Job, effects_from_frame, read_csv, split_analyses
@@ -340,8 +352,9 @@ def pool_many_cmd(
     frame = read_csv(file)
     jobs = []
     for name, sub in split_analyses(frame, str(file)):
-        data, _ = effects_from_frame(sub, measure, f"{file} [analysis {name}]")
-        jobs.append(Job(name, data, priors, settings))
+        input_notes: list[str] = []
+        data, _ = effects_from_frame(sub, measure, f"{file} [analysis {name}]", columns, input_notes)
+        jobs.append(Job(name, data, priors, settings, notes=tuple(input_notes)))
     lines, failed = _run_pool_many(jobs, workers, fmt)
     if out_file is not None:
         from peerevidence.atomic import write_text

@@ -4,6 +4,11 @@ Input columns (metafor's names): ``study`` and either ``yi, vi``, or binary ``ai
 or ``ai, n1i, ci, n2i``, or continuous ``m1i, sd1i, n1i, m2i, sd2i, n2i``; ``pool-many``
 adds ``analysis``. Results are on the ``yi`` scale (no sign harmonisation).
 
+Checks: each study name once (a repeated name is an error naming both rows); a file with both
+``yi, vi`` and raw columns is an error unless ``columns`` ("yi" or "raw") says which to use;
+SMD needs n1i + n2i >= 4 (metafor's escalc gives NA below); non-integer counts are accepted,
+as metafor accepts them, with a note.
+
 ``pool-many`` runs analyses on any ``concurrent.futures.Executor`` (a process pool for
 ``--workers N``, or a Dask ``Client.get_executor()`` for a cluster). Each worker process
 compiles the model once and keeps it in :data:`_WORKER_MODELS` — the one piece of
@@ -15,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -93,41 +98,57 @@ def _rows(frame: pd.DataFrame) -> list[int]:
     return list(range(2, len(frame) + 2))
 
 
+def _lines(frame: pd.DataFrame) -> list[int]:
+    """The file row of each row of ``frame`` (header = row 1)."""
+    return _rows(frame)
+
+
 def _numbers(frame: pd.DataFrame, cols: tuple[str, ...], display: str) -> dict[str, np.ndarray]:
+    lines = _lines(frame)
     out = {}
-    rows = _rows(frame)
     for col in cols:
         values = []
         for i, raw in enumerate(frame[col].tolist()):
             try:
                 value = float(raw)
             except (TypeError, ValueError):
-                raise DataError(f"{display}: row {rows[i]}: {col}: not a number (got {raw!r})") from None
+                raise DataError(f"{display}: row {lines[i]}: {col}: not a number (got {raw!r})") from None
             if not math.isfinite(value):
-                raise DataError(f"{display}: row {rows[i]}: {col}: must be finite (got {raw!r})")
+                raise DataError(f"{display}: row {lines[i]}: {col}: must be finite (got {raw!r})")
             values.append(value)
         out[col] = np.array(values)
     return out
 
 
 def _check_positive(
-    values: np.ndarray,
-    col: str,
-    display: str,
-    strict: bool = True,
-    whole: bool = False,
-    rows: list[int] | None = None,
+    values: np.ndarray, col: str, display: str, lines: list[int], strict: bool = True
 ) -> None:
-    rows = rows or list(range(2, len(values) + 2))
     for i, v in enumerate(values):
-        if (v <= 0 if strict else v < 0) or (whole and v != int(v)):
+        if v <= 0 if strict else v < 0:
             need = "> 0" if strict else ">= 0"
-            kind = "a whole number " if whole else ""
-            raise DataError(f"{display}: row {rows[i]}: {col}: must be {kind}{need} (got {v:g})")
+            raise DataError(f"{display}: row {lines[i]}: {col}: must be {need} (got {v:g})")
 
 
-def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -> tuple[FitData, str]:
-    """Compute (yi, vi) from whichever columns the frame has; return the data and measure."""
+COLUMN_CHOICES = ("yi", "raw")
+
+
+def _raw_sets(cols: set[str]) -> list[tuple[str, ...]]:
+    return [group for group in (CONTINUOUS, BINARY_ABCD, BINARY_TOTALS) if set(group) <= cols]
+
+
+def effects_from_frame(
+    frame: pd.DataFrame,
+    measure: str | None,
+    display: str,
+    columns: str | None = None,
+    notes: list[str] | None = None,
+) -> tuple[FitData, str]:
+    """Compute (yi, vi) from whichever columns the frame has; return the data and measure.
+
+    ``columns`` chooses between ``yi, vi`` ("yi") and raw columns ("raw") when a file has
+    both; without it such a file is an error.  Notes about the input (e.g. non-integer counts)
+    are appended to ``notes`` when a list is given.
+    """
     cols = set(frame.columns)
     if "study" not in cols:
         raise DataError(f"{display}: missing column 'study' (columns: {', '.join(sorted(cols))})")
@@ -135,11 +156,21 @@ def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -
         raise DataError(f"{display}: no studies (need at least one row)")
     if measure is not None and measure not in MEASURES:
         raise DataError(f"measure '{measure}' not known (accepted: {', '.join(MEASURES)})")
-    rows = _rows(frame)
-    labels = _labels(frame["study"].tolist(), display, rows)
-    if set(GENERIC) <= cols:
+    if columns is not None and columns not in COLUMN_CHOICES:
+        raise DataError(f"columns '{columns}' not known (accepted: {', '.join(COLUMN_CHOICES)})")
+    lines = _lines(frame)
+    labels = _labels(frame["study"].tolist(), display, lines)
+    raw = _raw_sets(cols)
+    if set(GENERIC) <= cols and raw and columns is None:
+        raise DataError(
+            f"{display}: both yi,vi and {','.join(raw[0])} columns given; say which to use "
+            f"(accepted: --columns yi, --columns raw)"
+        )
+    if notes is None:
+        notes = []
+    if set(GENERIC) <= cols and columns != "raw":
         num = _numbers(frame, GENERIC, display)
-        _check_positive(num["vi"], "vi", display, rows=rows)
+        _check_positive(num["vi"], "vi", display, lines)
         return FitData(labels, num["yi"], num["vi"], measure=measure or "GEN"), measure or "GEN"
     if set(CONTINUOUS) <= cols:
         m = measure or "SMD"
@@ -147,9 +178,15 @@ def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -
             raise DataError(f"{display}: continuous columns give SMD or MD, not {m}")
         num = _numbers(frame, CONTINUOUS, display)
         for col in ("sd1i", "sd2i", "n1i", "n2i"):
-            _check_positive(num[col], col, display, rows=rows)
-        if m == "SMD" and np.any(num["n1i"] + num["n2i"] < 3):
-            raise DataError(f"{display}: SMD needs n1i + n2i >= 3 in every row")
+            _check_positive(num[col], col, display, lines)
+        if m == "SMD":
+            small = np.nonzero(num["n1i"] + num["n2i"] < 4)[0]
+            if small.size:
+                i = int(small[0])
+                raise DataError(
+                    f"{display}: row {lines[i]}: n1i + n2i: SMD needs at least 4 participants "
+                    f"(got {num['n1i'][i] + num['n2i'][i]:g}; metafor's escalc gives NA)"
+                )
         fn = effects.smd if m == "SMD" else effects.md
         yi, vi = fn(*(num[c] for c in CONTINUOUS))
         return FitData(labels, yi, vi, measure=m), m
@@ -162,14 +199,26 @@ def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -
             raise DataError(f"{display}: binary columns give OR or RR, not {m}")
         num = _numbers(frame, binary, display)
         for col in binary:
-            _check_positive(num[col], col, display, strict=col in ("n1i", "n2i"), whole=True, rows=rows)
+            _check_positive(num[col], col, display, lines, strict=col in ("n1i", "n2i"))
+        fractional = [
+            f"{col} row {lines[i]} ({num[col][i]:g})"
+            for col in binary
+            for i in range(len(num[col]))
+            if num[col][i] != int(num[col][i])
+        ]
+        if fractional:
+            more = f" and {len(fractional) - 3} more" if len(fractional) > 3 else ""
+            notes.append(
+                f"{display}: non-integer counts used as given, as metafor does: "
+                f"{', '.join(fractional[:3])}{more}"
+            )
         if binary == BINARY_TOTALS:
             for e, n in (("ai", "n1i"), ("ci", "n2i")):
                 bad = np.nonzero(num[e] > num[n])[0]
                 if bad.size:
                     i = int(bad[0])
                     raise DataError(
-                        f"{display}: row {rows[i]}: {e}: events ({num[e][i]:g}) exceed {n} ({num[n][i]:g})"
+                        f"{display}: row {lines[i]}: {e}: events ({num[e][i]:g}) exceed {n} ({num[n][i]:g})"
                     )
             cells = effects.table_from_totals(*(num[c] for c in binary))
         else:
@@ -183,16 +232,21 @@ def effects_from_frame(frame: pd.DataFrame, measure: str | None, display: str) -
     )
 
 
-def _labels(raw: list[str], display: str, rows: list[int] | None = None) -> tuple[str, ...]:
-    rows = rows or list(range(2, len(raw) + 2))
+def _labels(raw: list[str], display: str, lines: list[int]) -> tuple[str, ...]:
+    """Study names, each once: a repeated name would pool the same study twice."""
     seen: dict[str, int] = {}
     out = []
     for i, label in enumerate(raw):
         label = str(label).strip()
         if not label:
-            raise DataError(f"{display}: row {rows[i]}: study: must not be empty")
-        seen[label] = seen.get(label, 0) + 1
-        out.append(label if seen[label] == 1 else f"{label} [{seen[label]}]")
+            raise DataError(f"{display}: row {lines[i]}: study: must not be empty")
+        if label in seen:
+            raise DataError(
+                f"{display}: row {lines[i]}: study: '{label}' repeats row {lines[seen[label]]} "
+                "(each study once; give distinct names to distinct studies)"
+            )
+        seen[label] = i
+        out.append(label)
     return tuple(out)
 
 
@@ -224,6 +278,7 @@ class Job:
     sampler: SamplerSettings
     tolerance_sd: float = 0.1
     tolerance_z: float = 5.0
+    notes: tuple[str, ...] = ()  # notes about the input (from effects_from_frame)
 
 
 _WORKER_MODELS: CompiledModels | None = None
@@ -256,7 +311,10 @@ def run_job(job: Job) -> PoolResult:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         result = fit(job.data, job.priors, job.sampler, _models(), job.tolerance_sd, job.tolerance_z)
-    return PoolResult(job.name, result.summary)
+    summary = result.summary
+    if job.notes:
+        summary = replace(summary, notes=(*job.notes, *summary.notes))
+    return PoolResult(job.name, summary)
 
 
 def pool(
@@ -269,6 +327,7 @@ def pool(
     chains: int | None = None,
     seed: int | None = None,
     name: str = "<data frame>",
+    columns: str | None = None,
 ) -> FitSummary:
     """Pool one table of studies with the Bayesian random-effects model.
 
@@ -286,6 +345,8 @@ def pool(
         Sampler settings (defaults from :class:`~peerevidence.records.schema.SamplerSettings`).
     name : str
         How errors name the input.
+    columns : {"yi", "raw"}, optional
+        Which columns to use when the frame has both ``yi, vi`` and raw columns.
 
     Returns
     -------
@@ -304,8 +365,9 @@ def pool(
     priors = Priors(parse_mu_prior(prior_mu), parse_tau_prior(prior_tau))
     overrides = {k: v for k, v in (("draws", draws), ("chains", chains), ("seed", seed)) if v is not None}
     settings = SamplerSettings(**overrides)
-    data, _ = effects_from_frame(frame, measure, name)
-    return run_job(Job(None, data, priors, settings)).summary
+    notes: list[str] = []
+    data, _ = effects_from_frame(frame, measure, name, columns, notes)
+    return run_job(Job(None, data, priors, settings, notes=tuple(notes))).summary
 
 
 def split_analyses(frame: pd.DataFrame, display: str) -> list[tuple[str, pd.DataFrame]]:

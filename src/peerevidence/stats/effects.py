@@ -11,7 +11,8 @@ measure        formula
 =============  ===========================================================================
 SMD            Hedges' g = J(m) * (m1 - m2) / s_pooled, m = n1 + n2 - 2, exact
                J(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2)) (Hedges 1981, hedges1981);
-               vi = 1/n1 + 1/n2 + g^2 / (2 (n1 + n2))   (escalc ``vtype="LS"``)
+               vi = 1/n1 + 1/n2 + g^2 / (2 (n1 + n2))   (escalc ``vtype="LS"``);
+               NaN when n1 + n2 < 4 (J(1) = 0 would give g = 0; escalc gives NA)
 MD             m1 - m2; vi = sd1^2/n1 + sd2^2/n2
 log OR         log(a d / (b c)); vi = 1/a + 1/b + 1/c + 1/d
 log RR         log((a/n1) / (c/n2)); vi = 1/a - 1/n1 + 1/c - 1/n2
@@ -50,12 +51,18 @@ def hedges_j(m: ArrayLike) -> np.ndarray:
 def smd(
     m1i: ArrayLike, sd1i: ArrayLike, n1i: ArrayLike, m2i: ArrayLike, sd2i: ArrayLike, n2i: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Hedges' g and its large-sample variance, as ``escalc(measure="SMD")``."""
+    """Hedges' g and its large-sample variance, as ``escalc(measure="SMD")``.
+
+    With n1 + n2 < 4 (one degree of freedom or none) g is undefined: both are NaN, as
+    escalc's NA; callers must reject such rows with a clear message.
+    """
     m1, s1, n1, m2, s2, n2 = _arr(m1i, sd1i, n1i, m2i, sd2i, n2i)
     df = n1 + n2 - 2
-    sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / df)
-    g = hedges_j(df) * (m1 - m2) / sp
-    vi = 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2))
+    ok = df >= 2
+    safe_df = np.where(ok, df, 2.0)
+    sp = np.sqrt(((n1 - 1) * s1**2 + (n2 - 1) * s2**2) / safe_df)
+    g = np.where(ok, hedges_j(safe_df) * (m1 - m2) / sp, np.nan)
+    vi = np.where(ok, 1 / n1 + 1 / n2 + g**2 / (2 * (n1 + n2)), np.nan)
     return g, vi
 
 

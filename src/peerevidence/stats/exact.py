@@ -13,8 +13,10 @@ the approach of the R package bayesmeta):
 Quadrature: composite Gauss-Legendre in ``log tau`` over the region where the log posterior
 of ``log tau`` lies within 45 nats of its maximum (located on a dense log grid first).
 Integrals of mixtures (CDFs, moments) are sums over the nodes; quantiles solve the CDF by
-Brent's method. With half-Cauchy priors the posterior moments of tau and theta_new do not
-exist for k = 1 (and k <= 2 with a flat mu prior); their SDs are then reported as ``None``.
+Brent's method.
+
+Posterior moments that do not exist are reported as ``None`` (:func:`moments_exist`, whose
+docstring gives the rule and its derivation).
 """
 
 from __future__ import annotations
@@ -81,6 +83,68 @@ def _brentq(f, lo: float, hi: float) -> float:
 
 
 @dataclass(frozen=True)
+class MomentsExist:
+    """Which posterior means and SDs exist (are finite); see :func:`moments_exist`."""
+
+    mu_mean: bool
+    mu_sd: bool
+    tau_mean: bool
+    tau_sd: bool
+    theta_new_mean: bool
+    theta_new_sd: bool
+
+    @property
+    def all(self) -> bool:
+        return all(getattr(self, f) for f in self.__dataclass_fields__)
+
+    def as_dict(self) -> dict[str, dict[str, bool]]:
+        return {
+            name: {"mean": getattr(self, f"{name}_mean"), "sd": getattr(self, f"{name}_sd")}
+            for name in ("mu", "tau", "theta_new")
+        }
+
+
+def _tau_moment_exists(r: int, a: int, tau_prior: Prior) -> bool:
+    """Is E[tau^r | y] finite when the likelihood decays like tau^-a (see moments_exist)?"""
+    if tau_prior.family == "halfcauchy":  # p(tau) ~ tau^-2
+        return r < a + 1
+    if tau_prior.family == "logt2":  # p(tau) ~ tau^-1 (log tau)^-6
+        return r <= a
+    return True  # half-normal, uniform, log-normal: lighter than any power
+
+
+def moments_exist(k: int, mu_prior: Prior, tau_prior: Prior) -> MomentsExist:
+    """Which of the posterior mean and SD of mu, tau and theta_new exist, for k studies.
+
+    The rule, from the tails of ``p(tau | y)``.  For large tau the likelihood with mu
+    integrated out decays like ``tau^-a``: with a proper normal prior on mu the marginal
+    ``N(y; m0 1, diag(v + tau^2) + s0^2 1 1')`` has determinant ~ tau^(2k), so a = k; with a
+    flat prior the restricted likelihood ``|D|^-1/2 (sum w)^-1/2`` gives a = k - 1 (at k = 1
+    it is constant: the posterior of tau is the prior).  So ``p(tau | y) ~ p(tau) tau^-a``.
+
+    * tau: ``E[tau^r]`` is finite iff ``int^inf tau^r p(tau) tau^-a dtau`` is.  Half-Cauchy,
+      ``p ~ tau^-2``: iff ``r < a + 1``.  Log-t on tau^2 (``logt2``, ``rhodes2015``),
+      ``p(tau) ~ tau^-1 (log tau)^-6``: iff ``r <= a`` (at ``r = a`` the integrand is
+      ``tau^-1 (log tau)^-6``, integrable).  Half-normal, uniform, log-normal tails are lighter
+      than any power: all moments exist.
+    * mu: ``mu | tau, y ~ N(M(tau), S^2(tau))`` with M a weighted mean of y and the prior mean
+      (bounded).  With a normal prior ``S^2 <= s0^2``: all moments exist.  With a flat prior
+      ``S^2 = 1 / sum w ~ tau^2 / k``, so ``E|mu|^r`` is finite iff ``E[tau^r]`` is.
+    * theta_new ``= mu + tau z``: ``E|theta_new|^r`` is finite iff those of mu and tau are.
+
+    The mean needs r = 1, the SD r = 2.  Examples: k = 1, normal mu prior, half-Cauchy or
+    log-t tau prior: the means of tau and theta_new exist, their SDs do not.  Flat mu prior,
+    half-Cauchy or log-t: k = 1 no mean or SD of mu, tau, theta_new; k = 2 means only;
+    k >= 3 all.  (MCMC or quadrature would otherwise print finite but meaningless numbers.)
+    """
+    a = k if mu_prior.family == "normal" else k - 1
+    tau_ok = [_tau_moment_exists(r, a, tau_prior) for r in (1, 2)]
+    mu_ok = tau_ok if mu_prior.family == "flat" else [True, True]
+    new_ok = [m and t for m, t in zip(mu_ok, tau_ok, strict=True)]
+    return MomentsExist(mu_ok[0], mu_ok[1], tau_ok[0], tau_ok[1], new_ok[0], new_ok[1])
+
+
+@dataclass(frozen=True)
 class Summary:
     mean: float | None
     sd: float | None
@@ -106,29 +170,36 @@ class ExactPosterior:
     panel_edges: np.ndarray = field(repr=False)
     tau_prior: Prior = field(repr=False)
     mu_prior: Prior = field(repr=False)
-    moments_exist: bool = True
+    moments_exist: bool = True  # all of moments_exist(k, priors) hold; see .moments for each
     panel_cum: np.ndarray = field(default=None, repr=False)  # P(tau < panel start)
 
     # ------------------------------------------------------------------ mixtures
     def _mixture_cdf(self, x: float, means: np.ndarray, variances: np.ndarray) -> float:
         return float(np.sum(self.weight * special.ndtr((x - means) / np.sqrt(variances))))
 
-    def _mixture_summary(self, means: np.ndarray, variances: np.ndarray, moments: bool = True) -> Summary:
+    def _mixture_summary(
+        self, means: np.ndarray, variances: np.ndarray, has_mean: bool = True, has_sd: bool = True
+    ) -> Summary:
         mean = float(np.sum(self.weight * means))
         var = float(np.sum(self.weight * (variances + means**2)) - mean**2)
         qs = [
             float(mixture_quantiles(q, means[None, :], variances[None, :], self.weight)[0]) for q in QUANTILES
         ]
-        if not moments:
-            return Summary(None, None, *qs)
-        return Summary(mean, math.sqrt(max(var, 0.0)), *qs)
+        return Summary(mean if has_mean else None, math.sqrt(max(var, 0.0)) if has_sd else None, *qs)
+
+    @property
+    def moments(self) -> MomentsExist:
+        """Which posterior means and SDs exist for this posterior's priors and k."""
+        return moments_exist(self.y.size, self.mu_prior, self.tau_prior)
 
     # ------------------------------------------------------------------ public summaries
     def mu(self) -> Summary:
-        return self._mixture_summary(self.m, self.s2)
+        m = self.moments
+        return self._mixture_summary(self.m, self.s2, m.mu_mean, m.mu_sd)
 
     def theta_new(self) -> Summary:
-        return self._mixture_summary(self.m, self.s2 + self.tau**2, moments=self.moments_exist)
+        m = self.moments
+        return self._mixture_summary(self.m, self.s2 + self.tau**2, m.theta_new_mean, m.theta_new_sd)
 
     def theta(self, i: int) -> Summary:
         return self.thetas([i])[0]
@@ -181,11 +252,10 @@ class ExactPosterior:
                 qs.append(0.0)
                 continue
             qs.append(float(_brentq(lambda t, q=q: self.tau_cdf(t) - q, lo, hi)))
-        if not self.moments_exist:
-            return Summary(None, None, *qs)
+        m = self.moments
         mean = float(np.sum(self.weight * self.tau))
         var = float(np.sum(self.weight * self.tau**2) - mean**2)
-        return Summary(mean, math.sqrt(max(var, 0.0)), *qs)
+        return Summary(mean if m.tau_mean else None, math.sqrt(max(var, 0.0)) if m.tau_sd else None, *qs)
 
     # set by exact_posterior
     _log_density_s: object = field(default=None, repr=False)
@@ -271,7 +341,7 @@ def exact_posterior(yi, vi, mu_prior: Prior, tau_prior: Prior) -> ExactPosterior
     tau = np.exp(s_nodes)
     _, m, s2 = _conditionals(tau, y, v, mu_prior)
     k = y.size
-    moments = not (tau_prior.heavy_tailed and (k <= 1 or (mu_prior.family == "flat" and k <= 2)))
+    moments = moments_exist(k, mu_prior, tau_prior).all  # every mean and SD exists
     post = ExactPosterior(
         tau=tau,
         weight=raw / norm,

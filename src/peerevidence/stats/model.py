@@ -226,15 +226,17 @@ class Fit:
     exact: ExactPosterior = field(repr=False)
 
 
-def _stat(x: np.ndarray, with_moments: bool = True, why: str | None = None) -> Stat:
+def _stat(x: np.ndarray, exist: tuple[bool, bool] = (True, True), why: str | None = None) -> Stat:
+    """Quantiles always; the mean and SD only where they exist (``exist``: mean, sd)."""
     q = np.quantile(x, QUANTILES, method="hazen")
+    has_mean, has_sd = exist
     return Stat(
         q025=float(q[0]),
         q50=float(q[1]),
         q975=float(q[2]),
-        mean=float(np.mean(x)) if with_moments else None,
-        sd=float(np.std(x, ddof=1)) if with_moments else None,
-        undefined=None if with_moments else why,
+        mean=float(np.mean(x)) if has_mean else None,
+        sd=float(np.std(x, ddof=1)) if has_sd else None,
+        undefined=None if has_mean and has_sd else why,
     )
 
 
@@ -375,10 +377,10 @@ def compare_with_exact(
 
 
 def undefined_moments_reason(k: int, priors: Priors) -> str:
-    """Why the posterior mean and SD of tau and theta_new do not exist."""
+    """Why some posterior means or SDs do not exist (see ``stats.exact.moments_exist``)."""
     return (
-        f"with k = {k} and a heavy-tailed prior on tau ({priors.tau.spec}) the posterior "
-        "mean and SD do not exist; read the quantiles"
+        f"with k = {k}, {priors.mu.spec} on mu and {priors.tau.spec} on tau the posterior "
+        "has tails too heavy for this mean or SD to exist; read the quantiles"
     )
 
 
@@ -423,14 +425,15 @@ def fit(
     post = exact_posterior(y_adj, v_adj, priors.mu, priors.tau)
     exact = summarise(post, list(data.labels), with_theta=False)
     p = idata.posterior
-    moments = post.moments_exist
-    why = None if moments else undefined_moments_reason(data.k, priors)
+    m = post.moments
+    why = None if post.moments_exist else undefined_moments_reason(data.k, priors)
     mcmc = {
-        "mu": _stat(p["mu"].values.ravel()),
-        "tau": _stat(p["tau"].values.ravel(), moments, why),
-        "theta_new": _stat(p["theta_new"].values.ravel(), moments, why),
+        "mu": _stat(p["mu"].values.ravel(), (m.mu_mean, m.mu_sd), why),
+        "tau": _stat(p["tau"].values.ravel(), (m.tau_mean, m.tau_sd), why),
+        "theta_new": _stat(p["theta_new"].values.ravel(), (m.theta_new_mean, m.theta_new_sd), why),
     }
     exact_stats = {name: Stat.from_json(exact[name]) for name in ("mu", "tau", "theta_new")}
+    reml_line = random_effects(y_adj, v_adj, "REML")
     summary = FitSummary(
         k=data.k,
         measure=data.measure,
@@ -447,9 +450,9 @@ def fit(
             theta_new=replace(exact_stats["theta_new"], q50=None),
             p_mu_gt_0=float(exact["p_mu_gt_0"]),
         ),
-        reml=RemlLine.from_json(random_effects(y_adj, v_adj, "REML").summary()),
+        reml=RemlLine.from_json(reml_line.summary()),
         priors=priors.as_dict(),
-        notes=tuple(notes_for(data.k, priors)),
+        notes=(*notes_for(data.k, priors), *reml_line.notes),
     )
     import xarray as xr
 

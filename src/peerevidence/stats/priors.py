@@ -60,7 +60,9 @@ TURNER2015: dict[str, tuple[float, float]] = {
 }
 
 # Rhodes et al. 2015, Table 3, column "non-pharmacological (any)", medical area "other":
-# log(tau^2) ~ t_5(location, scale) for standardised mean differences; "any" = overall.
+# log(tau^2) ~ t_5(location, scale) for standardised mean differences.  "overall" is the
+# overall prior (all outcome and intervention-comparison types together), not a
+# non-pharmacological one; it was first spelled "any", which is still accepted (ALIASES).
 RHODES2015: dict[str, tuple[float, float]] = {
     "obstetric": (-3.99, 2.11),
     "resource_use": (-2.41, 2.57),
@@ -70,8 +72,10 @@ RHODES2015: dict[str, tuple[float, float]] = {
     "mental_health": (-3.85, 1.93),
     "biological_marker": (-3.27, 2.66),
     "subjective": (-2.62, 2.41),
-    "any": (-3.44, 2.59),
+    "overall": (-3.44, 2.59),
 }
+# old spellings kept so that existing analysis.yaml files keep working
+RHODES2015_ALIASES: dict[str, str] = {"any": "overall"}
 
 LOGT_DF = 5.0
 _LOG_NORM = -0.5 * math.log(2 * math.pi)
@@ -249,6 +253,8 @@ def parse_tau_prior(spec: str) -> Prior:
     if text.startswith("turner2015:") or text.startswith("rhodes2015:"):
         table_name, _, kind = text.partition(":")
         table = TURNER2015 if table_name == "turner2015" else RHODES2015
+        if table_name == "rhodes2015":
+            kind = RHODES2015_ALIASES.get(kind, kind)
         if kind not in table:
             raise UsageError(
                 f"prior '{spec}': unknown {table_name} type '{kind}' (accepted: {', '.join(sorted(table))})"

@@ -9,7 +9,7 @@ from peerevidence.pooling.fitting import load_valid
 from peerevidence.pooling.table import evidence_table
 from projectkit import dump_yaml, make_project, spare_record_data, write
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_committed_coverage_table_is_current():

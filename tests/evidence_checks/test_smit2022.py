@@ -15,7 +15,7 @@ from peerevidence.records.schema import SamplerSettings
 from peerevidence.stats.model import FitData, Priors, fit
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

@@ -268,7 +268,7 @@ def test_metafor_csv_round_trip_gives_back_yi_and_vi(exported, tmp_path):
 
 
 def test_evidence_table_has_metafor_columns(exported):
-    root, base, _ = exported
+    root, _base, _ = exported
     with open(root / "reports/exports/evidence_table.csv", newline="") as fh:
         reader = csv.DictReader(fh)
         rows = list(reader)

@@ -72,7 +72,7 @@ def test_slope_matches_brute_force_integration(grid_posterior):
 
 
 def test_predictive_probabilities_match_brute_force(grid_posterior):
-    B0, B1, T, w = grid_posterior
+    B0, _B1, T, w = grid_posterior
     X = np.column_stack([np.ones_like(LAT), LAT])
     reg = exact_metareg(Y, V, X, BetaPrior.from_specs(["normal:0:1", "normal:0:1"]), TAU, ["intrcpt", "lat"])
     above, below = predictive_probabilities(reg.marginal([1.0, 0.0]), 0.2)

@@ -38,11 +38,13 @@ def test_csv_safe_leaves_non_strings():
 def test_evidence_csv_escapes_formula_text():
     from peerevidence.report import render
 
-    class B:  # the two attributes evidence_csv reads
-        table = pd.DataFrame({"outcome": ["hope"], "study": ["=1+1"], "yi": [-0.3]})
-        outcomes = {"hope": type("O", (), {"label": "@Hope"})()}
+    from types import SimpleNamespace
 
-    rows = list(pd.read_csv(io.StringIO(render.evidence_csv(B())), dtype=str).itertuples(index=False))
+    builder = SimpleNamespace(  # the two attributes evidence_csv reads
+        table=pd.DataFrame({"outcome": ["hope"], "study": ["=1+1"], "yi": [-0.3]}),
+        outcomes={"hope": SimpleNamespace(label="@Hope")},
+    )
+    rows = list(pd.read_csv(io.StringIO(render.evidence_csv(builder)), dtype=str).itertuples(index=False))
     assert rows[0] == ("hope", "'@Hope", "'=1+1", "-0.3")
 
 

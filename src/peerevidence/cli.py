@@ -43,7 +43,7 @@ project_option = click.option(
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="peerevidence")
 def cli() -> None:
-    """peerevidence: a checkable evidence base for the peer-worker change model."""
+    """peerevidence: a checkable evidence base for a change model (records -> meta-analysis -> report)."""
 
 
 @cli.command()

@@ -8,7 +8,7 @@ sign, yi_reported, yi, vi, n, n1, n2, rob, included, reason, locator, snippet, f
 * ``yi_reported`` is the effect on the study's own scale (intervention minus control, or
   the log of intervention/control ratio) in the outcome's pooling measure;
 * ``sign`` is +1 or -1 so that ``yi = sign * yi_reported`` is positive when the result
-  favours peer support (or, for association outcomes, supports the change model's link);
+  favours the intervention (or, for association outcomes, supports the change model's link);
 * ``included`` is true when the row enters the pooled model; otherwise ``reason`` says why,
   starting with "not reported:" (the study has no usable result) or "not obtained:" (we
   could not reach the source that has it) for the two forms that carry no data; ``form``

@@ -223,7 +223,7 @@ class EffectResult(ResultBase):
     By default the effect compares intervention with control (or exposed with unexposed)
     on the instrument's own scale, and is harmonised with the instrument's direction.
     ``harmonised: true`` says the source already signed it so that positive means benefit
-    of peer support (e.g. the Smit 2022 dataset's g); it is then used as given.
+    of the intervention (e.g. a review dataset's g); it is then used as given.
 
     An SMD (Cohen's d) reported without a CI or SE may give the arm sizes instead
     (``n_intervention``, ``n_control``): it then enters as ``escalc(measure="SMD", di=,

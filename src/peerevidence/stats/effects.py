@@ -2,8 +2,8 @@
 
 Every function takes numpy arrays (or scalars) and returns ``(yi, vi)``: the effect and
 its sampling variance, as ``metafor::escalc`` (Viechtbauer 2010, viechtbauer2010) would.
-Arm 1 is the intervention (peer support), arm 2 the control, so a positive MD/SMD or a
-ratio above 1 means "higher in the peer-support arm"; signs are harmonised later
+Arm 1 is the intervention, arm 2 the control, so a positive MD/SMD or a
+ratio above 1 means "higher in the intervention arm"; signs are harmonised later
 (:mod:`peerevidence.pooling.table`) using each outcome's direction of benefit.
 
 =============  ===========================================================================

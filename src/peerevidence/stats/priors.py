@@ -20,7 +20,7 @@ Parameters must be finite and within sane bounds, checked when the prior is read
 the log(tau^2) location MU / LOC within +-50 and its SIGMA / SCALE between 0.01 and 20.
 
 The named priors are for *non-pharmacological intervention vs. placebo/control*
-comparisons (peer support vs. usual care). Turner et al. 2015 (Stat Med 34:984, Table IV)
+comparisons (e.g. a psychosocial intervention vs. usual care). Turner et al. 2015 (Stat Med 34:984, Table IV)
 give predictive distributions of tau^2 for log odds ratios; Rhodes et al. 2015
 (J Clin Epidemiol 68:52, Table 3) for standardised mean differences. Parameter values as
 tabulated in Table IV / Table 3 of the papers and in the R package bayesmeta

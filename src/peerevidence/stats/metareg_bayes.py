@@ -87,7 +87,7 @@ class ExactMetaRegression:
     _norm: float
     _panel_cum: FloatArray
 
-    def _vector(self, c: Sequence[float] | str) -> FloatArray:
+    def _vector(self, c: Sequence[float] | FloatArray | str) -> FloatArray:
         if isinstance(c, str):
             out = np.zeros(len(self.names))
             out[self.names.index(c)] = 1.0
@@ -97,7 +97,7 @@ class ExactMetaRegression:
             raise ValueError(f"a combination needs {len(self.names)} weights")
         return out
 
-    def marginal(self, c: Sequence[float] | str) -> ExactPosterior:
+    def marginal(self, c: Sequence[float] | FloatArray | str) -> ExactPosterior:
         """c' beta as an ExactPosterior: ``.mu()`` summarises c' beta, ``.theta_new()`` a new
         study with covariates c, ``.p_mu_gt(x)`` gives P(c' beta > x), ``.tau_summary()`` tau."""
         cv = self._vector(c)
@@ -123,10 +123,10 @@ class ExactMetaRegression:
     def coef(self, name: str) -> Summary:
         return self.marginal(name).mu()
 
-    def p_gt(self, c: Sequence[float] | str, x: float = 0.0) -> float:
+    def p_gt(self, c: Sequence[float] | FloatArray | str, x: float = 0.0) -> float:
         return self.marginal(c).p_mu_gt(x)
 
-    def p_abs_gt(self, c: Sequence[float] | str, mid: float) -> float:
+    def p_abs_gt(self, c: Sequence[float] | FloatArray | str, mid: float) -> float:
         """P(|c' beta| > mid)."""
         post = self.marginal(c)
         return post.p_mu_gt(mid) + (1.0 - post.p_mu_gt(-mid))

@@ -22,13 +22,17 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from peerevidence.atomic import write_text
 from peerevidence.interchange.csvsafe import write_csv
 from peerevidence.records.bib import Bibliography, Reference
+
+if TYPE_CHECKING:
+    from peerevidence.records.project import EvidenceBase
+    from peerevidence.records.schema import RiskOfBias
 
 # --------------------------------------------------------------------------- references
 
@@ -106,7 +110,8 @@ def ris_entries(bib: Bibliography) -> list[dict[str, Any]]:
 def ris_text(bib: Bibliography) -> str:
     import rispy
 
-    return rispy.dumps(ris_entries(bib))
+    text: str = rispy.dumps(ris_entries(bib))
+    return text
 
 
 def _csl_name(author: str) -> dict[str, str]:
@@ -139,8 +144,9 @@ def csl_items(bib: Bibliography) -> list[dict[str, Any]]:
         elif year:
             item["issued"] = {"literal": year}
         for field, csl in (("volume", "volume"), ("number", "issue"), ("pages", "page"), ("url", "URL")):
-            if ref.get(field):
-                item[csl] = ref.get(field).replace("--", "-") if field == "pages" else ref.get(field)
+            value = ref.get(field)
+            if value:
+                item[csl] = value.replace("--", "-") if field == "pages" else value
         if ref.doi:
             item["DOI"] = ref.doi
         out.append(item)
@@ -197,9 +203,9 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-") or "tool"
 
 
-def robvis_tables(base) -> dict[str, tuple[list[str], list[list[Any]]]]:
+def robvis_tables(base: EvidenceBase) -> dict[str, tuple[list[str], list[list[Any]]]]:
     """tool slug -> (header, rows): ``Study, D1..Dn, Overall`` (domains in record order)."""
-    by_tool: dict[str, list] = {}
+    by_tool: dict[str, list[tuple[str, RiskOfBias]]] = {}
     for key, loaded in sorted(base.records.items()):
         rob = loaded.record.risk_of_bias
         if not rob.domains and rob.overall == "not_assessed":
@@ -264,8 +270,11 @@ REVMAN_COLUMNS = {
 }
 
 
-def revman_tables(base) -> dict[str, list[list[Any]]]:
-    info, arms, results, rob_rows = [], [], [], []
+def revman_tables(base: EvidenceBase) -> dict[str, list[list[Any]]]:
+    info: list[list[Any]] = []
+    arms: list[list[Any]] = []
+    results: list[list[Any]] = []
+    rob_rows: list[list[Any]] = []
     for key, loaded in sorted(base.records.items()):
         rec = loaded.record
         year = base.bib[key].year if key in base.bib else ""
@@ -291,8 +300,8 @@ def revman_tables(base) -> dict[str, list[list[Any]]]:
                 for arm in ("intervention", "control"):
                     a = getattr(r, arm)
                     results.append(
-                        common
-                        + [
+                        [
+                            *common,
                             "continuous",
                             arm,
                             None,
@@ -311,8 +320,8 @@ def revman_tables(base) -> dict[str, list[list[Any]]]:
                 for arm in ("intervention", "control"):
                     a = getattr(r, arm)
                     results.append(
-                        common
-                        + [
+                        [
+                            *common,
                             "dichotomous",
                             arm,
                             a.events,
@@ -329,8 +338,8 @@ def revman_tables(base) -> dict[str, list[list[Any]]]:
                     )
             elif r.form == "effect":
                 results.append(
-                    common
-                    + [
+                    [
+                        *common,
                         "contrast",
                         None,
                         None,
@@ -357,7 +366,7 @@ def revman_tables(base) -> dict[str, list[list[Any]]]:
 METAFOR_MEASURE = {"SMD": "SMD", "MD": "MD", "logOR": "OR", "logRR": "RR", "logHR": "GEN", "fisher_z": "ZCOR"}
 
 
-def metafor_table(base, table: pd.DataFrame) -> pd.DataFrame:
+def metafor_table(base: EvidenceBase, table: pd.DataFrame) -> pd.DataFrame:
     out = table.copy()
     out.insert(0, "slab", [base.bib[s].short() if s in base.bib else s for s in out["study"]])
     out["pool_measure"] = out["measure"]
@@ -370,7 +379,7 @@ def metafor_table(base, table: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- all of it
 
 
-def write_exports(base, table: pd.DataFrame, reports_dir: Path) -> list[Path]:
+def write_exports(base: EvidenceBase, table: pd.DataFrame, reports_dir: Path) -> list[Path]:
     """Write every export under ``reports_dir/exports``; return the files written."""
     root = reports_dir / "exports"
     written: list[Path] = []

@@ -28,7 +28,7 @@ import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from peerevidence.errors import RecordError, UsageError
 from peerevidence.interchange.csvsafe import unescape_cell
@@ -97,9 +97,43 @@ def read_csv_table(path: Path, display: str | None = None) -> CsvTable:
     return table
 
 
+@overload
+def _number(
+    table: CsvTable,
+    n: int,
+    col: str,
+    integer: Literal[False] = False,
+    positive: bool = False,
+    required: Literal[True] = True,
+) -> float: ...
+@overload
+def _number(
+    table: CsvTable,
+    n: int,
+    col: str,
+    integer: Literal[True],
+    positive: bool = False,
+    required: Literal[True] = True,
+) -> int: ...
+@overload
+def _number(
+    table: CsvTable,
+    n: int,
+    col: str,
+    integer: Literal[False] = False,
+    positive: bool = False,
+    *,
+    required: bool,
+) -> float | None: ...
+@overload
+def _number(
+    table: CsvTable, n: int, col: str, integer: Literal[True], positive: bool = False, *, required: bool
+) -> int | None: ...
 def _number(
     table: CsvTable, n: int, col: str, integer: bool = False, positive: bool = False, required: bool = True
 ) -> float | int | None:
+    """The number in a cell: an int when ``integer``, else a float; None for an empty cell only
+    when not ``required``."""
     text = table.rows[n - 1].get(col, "").strip()
     if not text or text.upper() in ("NA", "NAN"):
         if required:
@@ -430,7 +464,7 @@ def read_revman_study_results(
         for row in it.rows:
             info[row.get("Study ID", "")] = row
     drafts: dict[str, Draft] = {}
-    pending: dict[tuple, dict[str, Any]] = {}
+    pending: dict[tuple[str, str, str, str | None], dict[str, Any]] = {}
     for n, row in enumerate(table.rows, start=1):
         key = row["Study ID"].strip()
         if not re.fullmatch(r"[A-Za-z0-9_:\-]+", key or ""):
@@ -461,7 +495,9 @@ def read_revman_study_results(
                 raise RecordError(
                     table.file, table.line(n), "Effect measure", f"unknown measure '{m}'", ", ".join(MEASURES)
                 )
-            result = dict(base, form="effect", measure=m, estimate=_number(table, n, "Effect estimate"))
+            result: dict[str, Any] = dict(
+                base, form="effect", measure=m, estimate=_number(table, n, "Effect estimate")
+            )
             low = _number(table, n, "CI start", required=False)
             high = _number(table, n, "CI end", required=False)
             se = _number(table, n, "SE", required=False, positive=True)
@@ -606,7 +642,7 @@ def read_ris(path: Path, display: str | None = None) -> list[dict[str, Any]]:
                 display, i, "", f"not a RIS line ('{line[:30]}'; expected 'TY  - JOUR' style tags)"
             )
     try:
-        entries = rispy.loads(text)
+        entries: list[dict[str, Any]] = rispy.loads(text)
     except Exception as exc:  # rispy raises plain IOError/ValueError on malformed input
         raise RecordError(display, None, "", f"malformed RIS: {exc}") from None
     if not entries:
@@ -666,7 +702,7 @@ def import_ris(ris_path: Path, bib_path: Path) -> list[str]:
     existing_text = bib_path.read_text("utf-8") if bib_path.exists() else ""
     bib, _ = load_bibliography(bib_path) if bib_path.exists() else (None, [])
     existing = set(bib.keys()) if bib is not None else set()
-    dois = {bib[k].doi.casefold() for k in existing if bib[k].doi} if bib is not None else set()
+    dois = {doi.casefold() for k in existing if (doi := bib[k].doi)} if bib is not None else set()
     new = []
     chunks = []
     for (key, text), e in zip(ris_to_bibtex(entries, existing), entries, strict=True):

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
-from peerevidence.errors import ValidationFailed
+from peerevidence.errors import RecordError, ValidationFailed
 from peerevidence.pooling.store import FitStore, digest, file_sha256, run_lock, versions, write_manifest
 from peerevidence.pooling.table import evidence_table, pooling_data
 from peerevidence.records.project import EvidenceBase
@@ -32,6 +33,8 @@ from peerevidence.records.schema import RANDOMISED_DESIGNS, AnalysisConfig, Outc
 from peerevidence.stats.model import MODEL_VERSION, CompiledModels, FitData, Priors, fit
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 from peerevidence.stats.summary import FitSummary, Provenance
+
+FloatArray = npt.NDArray[np.float64]
 
 VARIANTS = ("all", "randomised")
 
@@ -95,10 +98,14 @@ def priors_for(outcome: Outcome, config: AnalysisConfig) -> Priors:
     return Priors(parse_mu_prior(mu), parse_tau_prior(tau))
 
 
-def _bias_arrays(rows: pd.DataFrame, config: AnalysisConfig, apply: bool):
+def _bias_arrays(
+    rows: pd.DataFrame, config: AnalysisConfig, apply: bool
+) -> tuple[FloatArray, FloatArray, FloatArray] | tuple[None, None, None]:
     if not apply or not config.design_bias:
         return None, None, None
-    mean, var, infl = [], [], []
+    mean: list[float] = []
+    var: list[float] = []
+    infl: list[float] = []
     for design in rows["design"]:
         b = config.design_bias.get(design)
         mean.append(b.mean if b else 0.0)
@@ -335,7 +342,7 @@ class RunResult:
         return [f for f in self.fits if f.failed]
 
 
-def load_valid(root: Path) -> tuple[EvidenceBase, list]:
+def load_valid(root: Path) -> tuple[EvidenceBase, list[RecordError]]:
     """Load and validate; raise ValidationFailed (every error) if the project is invalid."""
     from peerevidence.records.project import load_project
 

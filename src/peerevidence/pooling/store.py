@@ -222,4 +222,5 @@ def write_manifest(reports: Path, manifest: dict[str, Any]) -> None:
 def read_manifest(path: Path) -> dict[str, Any] | None:
     if not path.exists():
         return None
-    return json.loads(path.read_text("utf-8"))
+    manifest: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return manifest

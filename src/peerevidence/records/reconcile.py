@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,13 +89,13 @@ def _equal(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _result_key(item: Any) -> tuple | None:
+def _result_key(item: Any) -> tuple[Any, Any, Any] | None:
     if not isinstance(item, dict):
         return None
     return (item.get("outcome"), item.get("timepoint"), item.get("instrument"))
 
 
-def match_results(a: list, b: list) -> list[tuple[int | None, int | None]]:
+def match_results(a: Sequence[Any], b: Sequence[Any]) -> list[tuple[int | None, int | None]]:
     """Pairs of indices (a, b): by (outcome, timepoint, instrument) where unique in both."""
     keys_a = Counter(_result_key(x) for x in a)
     keys_b = Counter(_result_key(x) for x in b)
@@ -165,11 +165,14 @@ class _Walker:
                 n = max(len(a), len(b))
                 pairs = [(i if i < len(a) else None, i if i < len(b) else None) for i in range(n)]
             for i, j in pairs:
+                at_a = i if i is not None else j
+                at_b = j if j is not None else i
+                assert at_a is not None and at_b is not None  # match_results pairs at least one index
                 self.walk(
                     a[i] if i is not None else MISSING,
                     b[j] if j is not None else MISSING,
-                    (*pa, i if i is not None else j),
-                    (*pb, j if j is not None else i),
+                    (*pa, at_a),
+                    (*pb, at_b),
                 )
             return
         name = _category_name(pa)
@@ -262,7 +265,7 @@ class Batch:
         return all(c.agree for c in self.comparisons) and not self.only_a and not self.only_b
 
     def kappas(self) -> list[Kappa]:
-        pooled: dict[str, list] = defaultdict(list)
+        pooled: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
         for comp in self.comparisons:
             for name, pairs in comp.categorical.items():
                 pooled[name].extend(pairs)
@@ -298,13 +301,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def consensus_data(data_a: dict, data_b: dict, comparison: Comparison) -> dict:
+def consensus_data(data_a: dict[str, Any], data_b: dict[str, Any], comparison: Comparison) -> dict[str, Any]:
     """Agreed values kept; each disagreement replaced by a DISAGREE marker (see module doc)."""
     import copy
 
     out = copy.deepcopy(data_a)
     for d in comparison.differences:
-        *parents, leaf = d.path
         if d.a is MISSING:
             # only b has it: copy b's value in, marked
             value: Any = copy.deepcopy(d.b)

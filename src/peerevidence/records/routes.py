@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from peerevidence.records.schema import Outcome
+from peerevidence.records.schema import Outcome, Result
 
 _ROUTES: dict[str, dict[str, tuple[str, str | None]]] = {
     # pool measure -> {data kind: (route name, conversion needed)}
@@ -37,7 +37,7 @@ class Route:
     error: str | None = None
 
 
-def _kind(result) -> str:
+def _kind(result: Result) -> str:
     return f"effect:{result.measure}" if result.form == "effect" else result.form
 
 
@@ -47,7 +47,7 @@ def _kind_words(kind: str) -> str:
     return {"continuous": "arm-level means and SDs", "binary": "arm-level event counts"}.get(kind, kind)
 
 
-def measure_route(result, outcome: Outcome) -> Route:
+def measure_route(result: Result, outcome: Outcome) -> Route:
     """How a result becomes the outcome's pooling measure, or why it cannot."""
     kind = _kind(result)
     options = _ROUTES[outcome.measure]
@@ -71,7 +71,7 @@ def measure_route(result, outcome: Outcome) -> Route:
     return Route(name, conversion)
 
 
-def resolve_direction(result, outcome: Outcome) -> tuple[str | None, str | None]:
+def resolve_direction(result: Result, outcome: Outcome) -> tuple[str | None, str | None]:
     """The direction of benefit for this result and, if it cannot be known, why not."""
     if getattr(result, "harmonised", False):
         return "higher_is_better", None

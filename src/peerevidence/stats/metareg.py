@@ -25,13 +25,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 from scipy import special
 
 from peerevidence.stats.frequentist import RandomEffects, random_effects
 
 LL0_TOL = np.finfo(float).eps ** 0.25  # metafor's con$tol
+
+FloatArray = npt.NDArray[np.float64]
+# numpy's stubs type np.linalg.inv/solve/cholesky of float64 input as floating[Any]; the
+# results below are float64 arrays, so they are cast (no runtime effect).
 
 
 @dataclass(frozen=True)
@@ -71,7 +77,9 @@ class MetaRegression:
         }
 
 
-def _arrays(yi, vi, x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _arrays(
+    yi: npt.ArrayLike, vi: npt.ArrayLike, x: npt.ArrayLike
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)
     X = np.asarray(x, dtype=float)
@@ -88,15 +96,15 @@ def _arrays(yi, vi, x) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return y, v, X
 
 
-def _projection(X: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _projection(X: FloatArray, w: FloatArray) -> tuple[FloatArray, FloatArray]:
     """(P, (X'WX)^-1) with P = W - W X (X'WX)^-1 X'W."""
     xw = X.T * w
-    inv = np.linalg.inv(xw @ X)
+    inv = cast(FloatArray, np.linalg.inv(xw @ X))
     P = np.diag(w) - xw.T @ inv @ xw
     return P, inv
 
 
-def restricted_loglik(tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
+def restricted_loglik(tau2: float, y: FloatArray, v: FloatArray, X: FloatArray) -> float:
     """metafor's REML log-likelihood of ``rma(yi, vi, mods = X)`` at ``tau2``."""
     k, p = X.shape
     w = 1.0 / (v + tau2)
@@ -112,15 +120,15 @@ def restricted_loglik(tau2: float, y: np.ndarray, v: np.ndarray, X: np.ndarray) 
     )
 
 
-def _he_tau2(y: np.ndarray, v: np.ndarray, X: np.ndarray) -> float:
+def _he_tau2(y: FloatArray, v: FloatArray, X: FloatArray) -> float:
     k, p = X.shape
     P = np.eye(k) - X @ np.linalg.inv(X.T @ X) @ X.T
     rss = float(y @ P @ y)
-    return max(0.0, (rss - float(np.sum(np.diag(P) * v))) / (k - p))
+    return max(0.0, (rss - float(np.sum(np.diag(P) * v))) / float(k - p))
 
 
 def reml_tau2(
-    y: np.ndarray, v: np.ndarray, X: np.ndarray, threshold: float = 1e-5, maxiter: int = 100
+    y: FloatArray, v: FloatArray, X: FloatArray, threshold: float = 1e-5, maxiter: int = 100
 ) -> tuple[float, bool]:
     """Residual tau^2 by metafor's Fisher scoring; returns ``(tau2, converged)``."""
     tau2 = _he_tau2(y, v, X)
@@ -153,14 +161,14 @@ def reml_tau2(
     return float(tau2), True
 
 
-def _has_intercept(X: np.ndarray) -> bool:
+def _has_intercept(X: FloatArray) -> bool:
     return bool(X.shape[1] > 0 and np.all(X[:, 0] == 1.0))
 
 
 def meta_regression(
-    yi,
-    vi,
-    X,
+    yi: npt.ArrayLike,
+    vi: npt.ArrayLike,
+    X: npt.ArrayLike,
     names: Sequence[str] | None = None,
     btt: Sequence[int] | None = None,
     level: float = 0.95,
@@ -205,7 +213,7 @@ def meta_regression(
     i2 = 100 * t2 / (vt + t2)
     h2 = t2 / vt + 1
     se_tau2 = math.sqrt(2.0 / float(np.sum(P * P)))
-    r2 = None
+    r2: float | None = None
     if intercept and p > 1 and tau2 is None:
         tau2_0 = random_effects(y, v, "REML", threshold=threshold).tau2
         r2 = 0.0 if tau2_0 == 0 else max(0.0, 100 * (tau2_0 - t2) / tau2_0)
@@ -245,7 +253,7 @@ def is_numeric(values: Sequence[object]) -> bool:
 
 def design_matrix(
     covariates: Mapping[str, Sequence[object]], moderators: Sequence[str], intercept: bool = True
-) -> tuple[np.ndarray, tuple[str, ...], dict[str, list[int]]]:
+) -> tuple[FloatArray, tuple[str, ...], dict[str, list[int]]]:
     """(X, column names, columns of each moderator) as R's ``model.matrix(~ a + b)``.
 
     A moderator whose values are all numbers enters as one column; any other as treatment
@@ -256,7 +264,7 @@ def design_matrix(
     if len(n) > 1:
         raise ValueError("every moderator needs one value per study")
     k = n.pop() if n else (len(next(iter(covariates.values()))) if covariates else 0)
-    cols: list[np.ndarray] = []
+    cols: list[FloatArray] = []
     names: list[str] = []
     groups: dict[str, list[int]] = {}
     if intercept:
@@ -304,7 +312,9 @@ class SubgroupTest:
     model: MetaRegression
 
 
-def subgroup_test(yi, vi, groups: Sequence[object], moderator: str = "group") -> SubgroupTest:
+def subgroup_test(
+    yi: npt.ArrayLike, vi: npt.ArrayLike, groups: Sequence[object], moderator: str = "group"
+) -> SubgroupTest:
     """``rma(yi, vi, mods = ~ factor(groups))`` and ``rma(yi, vi, subset = groups == g)``."""
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)
@@ -328,7 +338,7 @@ def subgroup_test(yi, vi, groups: Sequence[object], moderator: str = "group") ->
 # --------------------------------------------------------------------------- robustness
 
 
-def leave_one_out(yi, vi, threshold: float = 1e-5) -> list[RandomEffects]:
+def leave_one_out(yi: npt.ArrayLike, vi: npt.ArrayLike, threshold: float = 1e-5) -> list[RandomEffects]:
     """``leave1out(rma(yi, vi))``: the REML fit without study i, for each i (k >= 3)."""
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)
@@ -339,7 +349,7 @@ def leave_one_out(yi, vi, threshold: float = 1e-5) -> list[RandomEffects]:
 
 
 def cumulative(
-    yi, vi, order: Sequence[float], threshold: float = 1e-5
+    yi: npt.ArrayLike, vi: npt.ArrayLike, order: Sequence[float], threshold: float = 1e-5
 ) -> tuple[list[int], list[RandomEffects]]:
     """``cumul(rma(yi, vi), order = order)``: (the order used, the REML fit of each prefix).
 
@@ -371,7 +381,14 @@ class RegTest:
 PREDICTORS = ("sei", "vi", "ninv", "sqrtninv")
 
 
-def regtest(yi, vi, model: str = "rma", predictor: str = "sei", ni=None, level: float = 0.95) -> RegTest:
+def regtest(
+    yi: npt.ArrayLike,
+    vi: npt.ArrayLike,
+    model: str = "rma",
+    predictor: str = "sei",
+    ni: npt.ArrayLike | None = None,
+    level: float = 0.95,
+) -> RegTest:
     """metafor's ``regtest()`` for an intercept-only model."""
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)
@@ -419,7 +436,7 @@ def regtest(yi, vi, model: str = "rma", predictor: str = "sei", ni=None, level: 
 # --------------------------------------------------------------------------- several results per study
 
 
-def vcalc(vi, cluster: Sequence[object], rho: float) -> np.ndarray:
+def vcalc(vi: npt.ArrayLike, cluster: Sequence[object], rho: float) -> FloatArray:
     """metafor's ``vcalc(vi, cluster, obs, rho)`` for distinct observations: results of one
     cluster (study) correlate ``rho``, ``V_ij = rho sqrt(v_i v_j)``; results of different
     clusters are independent."""
@@ -427,7 +444,7 @@ def vcalc(vi, cluster: Sequence[object], rho: float) -> np.ndarray:
     if not -1 < rho < 1:
         raise ValueError(f"rho must lie in (-1, 1) (got {rho})")
     same = np.array([[a == b for b in cluster] for a in cluster])
-    V = rho * np.sqrt(np.outer(v, v)) * same
+    V: FloatArray = rho * np.sqrt(np.outer(v, v)) * same
     np.fill_diagonal(V, v)
     return V
 
@@ -444,17 +461,19 @@ class Multilevel:
     clusters: int
 
 
-def _ml_parts(y, V, X, Z, s2):
-    M = V + s2[0] * Z + s2[1] * np.eye(y.size)
-    c = np.linalg.cholesky(M)
-    mi = np.linalg.inv(M)
+def _ml_parts(
+    y: FloatArray, V: FloatArray, X: FloatArray, Z: FloatArray, s2: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    M: FloatArray = V + s2[0] * Z + s2[1] * np.eye(y.size)
+    c = cast(FloatArray, np.linalg.cholesky(M))
+    mi = cast(FloatArray, np.linalg.inv(M))
     xmx = X.T @ mi @ X
-    beta = np.linalg.solve(xmx, X.T @ mi @ y)
+    beta = cast(FloatArray, np.linalg.solve(xmx, X.T @ mi @ y))
     r = y - X @ beta
     return M, c, mi, xmx, beta, r
 
 
-def _ml_reml(y, V, X, Z, s2) -> float:
+def _ml_reml(y: FloatArray, V: FloatArray, X: FloatArray, Z: FloatArray, s2: FloatArray) -> float:
     k, p = X.shape
     try:
         _, c, mi, xmx, _, r = _ml_parts(y, V, X, Z, s2)
@@ -469,7 +488,13 @@ def _ml_reml(y, V, X, Z, s2) -> float:
     )
 
 
-def multilevel(yi, V, cluster: Sequence[object], X=None, level: float = 0.95) -> Multilevel:
+def multilevel(
+    yi: npt.ArrayLike,
+    V: npt.ArrayLike,
+    cluster: Sequence[object],
+    X: npt.ArrayLike | None = None,
+    level: float = 0.95,
+) -> Multilevel:
     """``rma.mv(yi, V, random = ~ 1 | cluster/result)`` by REML: a random effect per cluster
     (study) and per result within it, V the sampling covariance (e.g. from :func:`vcalc`)."""
     from scipy import optimize
@@ -482,7 +507,7 @@ def multilevel(yi, V, cluster: Sequence[object], X=None, level: float = 0.95) ->
     Z = np.array([[float(a == b) for b in cluster] for a in cluster])
     start = max(float(np.var(y)) - float(np.mean(np.diag(V))), 0.01) / 2
 
-    def neg(t):
+    def neg(t: FloatArray) -> float:
         return -_ml_reml(y, V, X, Z, np.exp(t))
 
     best = optimize.minimize(neg, np.log([start, start]), method="Nelder-Mead",

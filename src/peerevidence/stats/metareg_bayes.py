@@ -21,19 +21,26 @@ the tau posterior are computed by the same (tested) code as the main model's.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from peerevidence.stats.exact import _GL_W, _GL_X, DROP_NATS, N_PANELS, ExactPosterior, Summary
 from peerevidence.stats.priors import Prior, parse_mu_prior
 
+if TYPE_CHECKING:
+    import pymc as pm
+
+FloatArray = npt.NDArray[np.float64]
+
 
 @dataclass(frozen=True)
 class BetaPrior:
-    mean: np.ndarray
-    sd: np.ndarray
+    mean: FloatArray
+    sd: FloatArray
 
     @classmethod
     def from_specs(cls, specs: Sequence[str]) -> BetaPrior:
@@ -45,9 +52,11 @@ class BetaPrior:
         return cls(np.array([p.params[0] for p in priors]), np.array([p.params[1] for p in priors]))
 
 
-def _conditionals(tau: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray, prior: BetaPrior):
+def _conditionals(
+    tau: FloatArray, y: FloatArray, v: FloatArray, X: FloatArray, prior: BetaPrior
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """For each tau: (log p(y | tau), E[beta | tau, y] (n, p), Cov[beta | tau, y] (n, p, p))."""
-    k, p = X.shape
+    k = X.shape[0]
     w = 1.0 / (v[None, :] + tau[:, None] ** 2)  # (n, k)
     r = y - X @ prior.mean  # (k,)
     prec = np.einsum("ij,ni,il->njl", X, w, X) + np.diag(1.0 / prior.sd**2)[None, :, :]
@@ -63,22 +72,22 @@ def _conditionals(tau: np.ndarray, y: np.ndarray, v: np.ndarray, X: np.ndarray, 
 @dataclass
 class ExactMetaRegression:
     names: tuple[str, ...]
-    tau: np.ndarray
-    weight: np.ndarray
-    m: np.ndarray  # (nodes, p)
-    S: np.ndarray  # (nodes, p, p)
-    y: np.ndarray
-    v: np.ndarray
-    X: np.ndarray
+    tau: FloatArray
+    weight: FloatArray
+    m: FloatArray  # (nodes, p)
+    S: FloatArray  # (nodes, p, p)
+    y: FloatArray
+    v: FloatArray
+    X: FloatArray
     tau_prior: Prior
     beta_prior: BetaPrior
-    _edges: np.ndarray
-    _log_density_s: object
+    _edges: FloatArray
+    _log_density_s: Callable[[FloatArray], FloatArray]
     _log_max: float
     _norm: float
-    _panel_cum: np.ndarray
+    _panel_cum: FloatArray
 
-    def _vector(self, c: Sequence[float] | str) -> np.ndarray:
+    def _vector(self, c: Sequence[float] | FloatArray | str) -> FloatArray:
         if isinstance(c, str):
             out = np.zeros(len(self.names))
             out[self.names.index(c)] = 1.0
@@ -88,7 +97,7 @@ class ExactMetaRegression:
             raise ValueError(f"a combination needs {len(self.names)} weights")
         return out
 
-    def marginal(self, c: Sequence[float] | str) -> ExactPosterior:
+    def marginal(self, c: Sequence[float] | FloatArray | str) -> ExactPosterior:
         """c' beta as an ExactPosterior: ``.mu()`` summarises c' beta, ``.theta_new()`` a new
         study with covariates c, ``.p_mu_gt(x)`` gives P(c' beta > x), ``.tau_summary()`` tau."""
         cv = self._vector(c)
@@ -114,17 +123,22 @@ class ExactMetaRegression:
     def coef(self, name: str) -> Summary:
         return self.marginal(name).mu()
 
-    def p_gt(self, c: Sequence[float] | str, x: float = 0.0) -> float:
+    def p_gt(self, c: Sequence[float] | FloatArray | str, x: float = 0.0) -> float:
         return self.marginal(c).p_mu_gt(x)
 
-    def p_abs_gt(self, c: Sequence[float] | str, mid: float) -> float:
+    def p_abs_gt(self, c: Sequence[float] | FloatArray | str, mid: float) -> float:
         """P(|c' beta| > mid)."""
         post = self.marginal(c)
         return post.p_mu_gt(mid) + (1.0 - post.p_mu_gt(-mid))
 
 
 def exact_metareg(
-    yi, vi, X, beta_prior: BetaPrior, tau_prior: Prior, names: Sequence[str] | None = None
+    yi: npt.ArrayLike,
+    vi: npt.ArrayLike,
+    X: npt.ArrayLike,
+    beta_prior: BetaPrior,
+    tau_prior: Prior,
+    names: Sequence[str] | None = None,
 ) -> ExactMetaRegression:
     """Discretise p(tau | y) of the meta-regression (see the module docstring)."""
     y = np.asarray(yi, dtype=float)
@@ -141,7 +155,7 @@ def exact_metareg(
         raise ValueError(f"need a normal prior with positive SD for each of the {p} coefficients")
     names = tuple(names) if names is not None else tuple(f"x{j}" for j in range(p))
 
-    def log_density_s(s: np.ndarray) -> np.ndarray:
+    def log_density_s(s: FloatArray) -> FloatArray:
         tau = np.exp(s)
         loglik, _, _ = _conditionals(tau, y, v, X, beta_prior)
         return tau_prior.logpdf(tau) + loglik + s
@@ -199,7 +213,13 @@ def predictive_probabilities(post: ExactPosterior, mid: float) -> tuple[float, f
     return above, below
 
 
-def pymc_metareg(y, v, X, beta_prior: BetaPrior, tau_prior_spec: str):
+def pymc_metareg(
+    y: Sequence[float] | FloatArray,
+    v: npt.ArrayLike,
+    X: npt.ArrayLike,
+    beta_prior: BetaPrior,
+    tau_prior_spec: str,
+) -> pm.Model:
     """The same model in PyMC (non-centred), for checking against :func:`exact_metareg`."""
     import pymc as pm
 
@@ -219,16 +239,16 @@ def pymc_metareg(y, v, X, beta_prior: BetaPrior, tau_prior_spec: str):
 
 
 def sample_metareg(
-    y,
-    v,
-    X,
+    y: Sequence[float] | FloatArray,
+    v: npt.ArrayLike,
+    X: npt.ArrayLike,
     beta_prior: BetaPrior,
     tau_prior_spec: str,
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
     seed: int = 1,
-) -> dict[str, np.ndarray]:
+) -> dict[str, FloatArray]:
     """Sample :func:`pymc_metareg` with nutpie; returns draws of ``beta`` (chains, draws, p)
     and ``tau`` (chains, draws)."""
     import os

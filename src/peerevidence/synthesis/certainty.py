@@ -12,9 +12,11 @@ import math
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 from scipy import special
 
-from peerevidence.records.schema import RANDOMISED_DESIGNS
+from peerevidence.records.schema import RANDOMISED_DESIGNS, CertaintyOverride
 from peerevidence.stats.frequentist import random_effects
 from peerevidence.synthesis.types import LEVELS, Certainty, Downgrade, EdgeCertainty
 
@@ -26,21 +28,24 @@ OIS_PARTICIPANTS = 400  # optimal information size, GRADE rule of thumb (continu
 RISK_CONCERN = frozenset({"high", "unclear", "not_assessed"})
 DEFAULT_MID = 0.2
 
+FloatArray = npt.NDArray[np.float64]
+
 
 def main_fits(result: RunResult) -> dict[str, AnalysisFit]:
     """The all-designs fit of each outcome, by outcome id."""
     return {f.analysis.outcome.id: f for f in result.fits if f.analysis.variant == "all"}
 
 
-def _weights(fit: AnalysisFit) -> np.ndarray:
+def _weights(fit: AnalysisFit) -> FloatArray:
     """REML inverse-variance weights of the studies in a fit (on the bias-adjusted data)."""
     y, v = fit.analysis.data.adjusted()
     tau2 = random_effects(y, v, "REML").tau2
-    w = 1.0 / (v + tau2)
-    return w / w.sum()
+    w: FloatArray = 1.0 / (v + tau2)
+    share: FloatArray = w / w.sum()
+    return share
 
 
-def egger_p(y: np.ndarray, v: np.ndarray) -> float:
+def egger_p(y: FloatArray, v: FloatArray) -> float:
     """Egger's regression test: regress y/se on 1/se (OLS); two-sided p of the intercept."""
     se = np.sqrt(v)
     z, prec = y / se, 1.0 / se
@@ -54,7 +59,7 @@ def egger_p(y: np.ndarray, v: np.ndarray) -> float:
     return float(2 * special.stdtr(k - 2, -abs(t)))
 
 
-def _step_risk_of_bias(rows, w) -> Downgrade:
+def _step_risk_of_bias(rows: pd.DataFrame, w: FloatArray) -> Downgrade:
     """At most one level automatically; a reviewer may override to two (evidence/certainty.yaml)."""
     rob = rows["rob"].tolist()
     high = float(sum(wi for wi, r in zip(w, rob, strict=True) if r == "high"))
@@ -106,7 +111,7 @@ def _step_imprecision(summary: FitSummary, n_total: float, mid: float) -> Downgr
     return Downgrade("imprecision", 0, f"not serious: {interval}; {n_total:.0f} participants")
 
 
-def _step_indirectness(rows, w) -> Downgrade:
+def _step_indirectness(rows: pd.DataFrame, w: FloatArray) -> Downgrade:
     flags = rows["indirect"].fillna("").astype(str).tolist()
     share = float(sum(wi for wi, f in zip(w, flags, strict=True) if f.strip()))
     named = sorted({f"{s}: {f}" for s, f in zip(rows["study"], flags, strict=True) if f.strip()})
@@ -132,7 +137,7 @@ def _step_small_studies(fit: AnalysisFit) -> Downgrade:
     return Downgrade("publication_bias", 0, f"not detected: Egger's test p = {p:.3f}")
 
 
-def certainty_of(fit: AnalysisFit, mid: float, override=None) -> Certainty:
+def certainty_of(fit: AnalysisFit, mid: float, override: CertaintyOverride | None = None) -> Certainty:
     outcome = fit.analysis.outcome
     rows = fit.analysis.rows
     designs = set(rows["design"])

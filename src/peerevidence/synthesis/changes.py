@@ -21,7 +21,8 @@ PREVIOUS_CERTAINTY = "certainty.previous.json"
 
 
 def _width(entry: dict[str, Any]) -> float:
-    return entry["mu"]["q975"] - entry["mu"]["q025"]
+    width: float = entry["mu"]["q975"] - entry["mu"]["q025"]
+    return width
 
 
 def _rating(entry: dict[str, Any] | None, ratings: dict[str, str] | None) -> str | None:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import special
 
 from peerevidence.pooling.store import FitStore
@@ -24,8 +26,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from peerevidence.pooling.fitting import AnalysisFit, RunResult
     from peerevidence.records.schema import Outcome
 
+FloatArray = npt.NDArray[np.float64]
 
-def _mu_draws(result: RunResult, fit: AnalysisFit) -> np.ndarray:
+
+def _mu_draws(result: RunResult, fit: AnalysisFit) -> FloatArray:
     """The fit's posterior draws of mu (harmonised scale), from the fit store."""
     return FitStore(result.base.paths.reports).posterior_draws(fit.key, "mu")
 
@@ -37,7 +41,11 @@ def split_distance(p: float) -> float:
 
 
 def _cached_path(
-    result: RunResult, first: AnalysisFit, second: AnalysisFit, split: float, compute
+    result: RunResult,
+    first: AnalysisFit,
+    second: AnalysisFit,
+    split: float,
+    compute: Callable[[], PathEffect],
 ) -> PathEffect:
     """Path effects depend only on the two fits and the split: cache them by those keys."""
     from peerevidence.atomic import write_text
@@ -47,7 +55,8 @@ def _cached_path(
     path = result.base.paths.reports / "fits" / "paths" / f"{key}.json"
     try:
         raw = json.loads(path.read_text("utf-8"))
-        return PathEffect(**{k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()})
+        fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+        return PathEffect(**fields)
     except (OSError, ValueError, TypeError):
         pass
     effect = compute()
@@ -55,7 +64,7 @@ def _cached_path(
     return effect
 
 
-def implied_ratio(delta: np.ndarray, link: np.ndarray, assoc: Outcome, d: float) -> tuple[np.ndarray, bool]:
+def implied_ratio(delta: FloatArray, link: FloatArray, assoc: Outcome, d: float) -> tuple[FloatArray, bool]:
     """Implied event ratio (intervention vs comparator) through an association, and whether
     the event is a harm (so that a ratio below 1 is benefit).
 
@@ -116,6 +125,7 @@ def _path_effect(
         ),
     )
     edges = tuple(dict.fromkeys([*trial.edges, *assoc.edges]))
+    assert assoc.exposure is not None  # schema: an association outcome names its exposure
     return PathEffect(
         path=(intervention, assoc.exposure, assoc.node),
         edges=edges,
@@ -157,7 +167,12 @@ def path_effects(result: RunResult) -> list[PathEffect]:
             if trial.measure != "SMD" or assoc.measure not in ("logHR", "logOR", "logRR"):
                 continue
 
-            def compute(first=first, second=second, trial=trial, assoc=assoc) -> PathEffect:
+            def compute(
+                first: AnalysisFit = first,
+                second: AnalysisFit = second,
+                trial: Outcome = trial,
+                assoc: Outcome = assoc,
+            ) -> PathEffect:
                 return _path_effect(result, first, second, trial, assoc, intervention, split, d, caveat)
 
             out.append(_cached_path(result, first, second, split, compute))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from peerevidence.records.schema import RANDOMISED_DESIGNS
 from peerevidence.stats.exact import exact_posterior
@@ -45,6 +46,9 @@ from peerevidence.synthesis.subgroups import (
 
 if TYPE_CHECKING:  # pragma: no cover
     from peerevidence.pooling.fitting import AnalysisFit, RunResult
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -100,7 +104,15 @@ def _year(result: RunResult, study: str) -> int | None:
     return int(m.group(0)) if m else None
 
 
-def _row(fit: AnalysisFit, y, v, label, kind, study, base_verdict: str | None) -> RobustnessRow:
+def _row(
+    fit: AnalysisFit,
+    y: FloatArray,
+    v: FloatArray,
+    label: str,
+    kind: str,
+    study: str | None,
+    base_verdict: str | None,
+) -> RobustnessRow:
     post = exact_posterior(y, v, fit.analysis.priors.mu, fit.analysis.priors.tau)
     mu = post.mu()
     re_ = random_effects(y, v, "REML")
@@ -111,7 +123,7 @@ def _row(fit: AnalysisFit, y, v, label, kind, study, base_verdict: str | None) -
     )  # fmt: skip
 
 
-def _subsets(fit: AnalysisFit) -> list[tuple[str, np.ndarray, bool]]:
+def _subsets(fit: AnalysisFit) -> list[tuple[str, BoolArray, bool]]:
     """(label, mask, use unadjusted data) of each subset analysis."""
     rows = fit.analysis.rows
     out = [("randomised only", rows["design"].isin(RANDOMISED_DESIGNS).to_numpy(), True)]
@@ -146,14 +158,15 @@ def outcome_robustness(result: RunResult, fit: AnalysisFit) -> OutcomeRobustness
             if row.changes_conclusion:
                 influential.append(s)
     years = [_year(result, s) for s in studies]
-    dated = [i for i, yr in enumerate(years) if yr is not None]
+    year_of = {i: yr for i, yr in enumerate(years) if yr is not None}
+    dated = list(year_of)
     if len(dated) < len(studies):
         notes.append(
             "cumulative analysis leaves out studies without a year in references.bib: "
             + ", ".join(s for s, yr in zip(studies, years, strict=True) if yr is None)
         )
     if len(dated) >= 2:
-        order = sorted(dated, key=lambda i: years[i])  # stable: ties keep study order
+        order = sorted(dated, key=lambda i: year_of[i])  # stable: ties keep study order
         for j in range(len(order)):
             idx = np.array(order[: j + 1])
             s = studies[order[j]]

@@ -9,10 +9,11 @@ flips.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from peerevidence.records.schema import Outcome
+from peerevidence.records.schema import AnalysisConfig, Outcome
 from peerevidence.stats.exact import exact_posterior
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 from peerevidence.synthesis.certainty import main_fits
@@ -22,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from peerevidence.pooling.fitting import AnalysisFit, RunResult
 
 
-def empirical_prior_for(outcome: Outcome, config) -> str | None:
+def empirical_prior_for(outcome: Outcome, config: AnalysisConfig) -> str | None:
     own = config.outcomes.get(outcome.id)
     if own and own.empirical_prior:
         return own.empirical_prior
@@ -34,14 +35,15 @@ def empirical_prior_for(outcome: Outcome, config) -> str | None:
     }.get(outcome.measure)
 
 
-def _grid(fit: AnalysisFit, config) -> list[tuple[str, str]]:
+def _grid(fit: AnalysisFit, config: AnalysisConfig) -> list[tuple[str, str]]:
     default_mu, default_tau = fit.summary.priors["mu"], fit.summary.priors["tau"]
     taus = [default_tau, *config.sensitivity_tau]
     emp = empirical_prior_for(fit.analysis.outcome, config)
     if emp:
         taus.append(emp)
     mus = [default_mu, *config.sensitivity_mu]
-    seen, grid = set(), []
+    seen: set[tuple[str, str]] = set()
+    grid: list[tuple[str, str]] = []
     for mu in mus:
         for tau in taus:
             if (mu, tau) not in seen:
@@ -50,12 +52,15 @@ def _grid(fit: AnalysisFit, config) -> list[tuple[str, str]]:
     return grid
 
 
-def _sensitivity_rows(fit: AnalysisFit, grid, cache_dir: Path | None) -> list[SensitivityRow]:
+def _sensitivity_rows(
+    fit: AnalysisFit, grid: Sequence[tuple[str, str]], cache_dir: Path | None
+) -> list[SensitivityRow]:
     from peerevidence.pooling.store import digest, dumps
 
     y, v = fit.analysis.data.adjusted()
     key = digest({"y": y, "v": v, "grid": grid, "version": 1})
     path = cache_dir / f"{key}.json" if cache_dir else None
+    raw: list[dict[str, Any]]
     if path is not None and path.exists():
         raw = json.loads(path.read_text("utf-8"))
     else:

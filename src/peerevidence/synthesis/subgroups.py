@@ -26,12 +26,18 @@ from itertools import combinations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from peerevidence.stats.metareg import design_matrix, meta_regression, subgroup_test
 from peerevidence.stats.metareg_bayes import BetaPrior, exact_metareg
 
 if TYPE_CHECKING:  # pragma: no cover
     from peerevidence.pooling.fitting import AnalysisFit, RunResult
+    from peerevidence.records.schema import OutcomeAnalysis
+    from peerevidence.stats.exact import ExactPosterior
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 DEFAULT_COEF_PRIOR = "normal:0:1"
 FLAT_INTERCEPT_PRIOR = "normal:0:10"
@@ -151,7 +157,9 @@ class Skipped:
     missing: tuple[str, ...] = ()
 
 
-def _priors(fit: AnalysisFit, names: tuple[str, ...], groups: dict[str, list[int]], setting) -> list[str]:
+def _priors(
+    fit: AnalysisFit, names: tuple[str, ...], groups: dict[str, list[int]], setting: OutcomeAnalysis | None
+) -> list[str]:
     mu = fit.analysis.priors.mu
     out = [mu.spec if mu.family == "normal" else FLAT_INTERCEPT_PRIOR]
     own = setting.moderator_priors if setting else {}
@@ -162,12 +170,12 @@ def _priors(fit: AnalysisFit, names: tuple[str, ...], groups: dict[str, list[int
     return out
 
 
-def _data(fit: AnalysisFit, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _data(fit: AnalysisFit, keep: BoolArray) -> tuple[FloatArray, FloatArray]:
     y, v = fit.analysis.data.adjusted()
     return y[keep], v[keep]
 
 
-def _interval(post, reml: float, lb: float, ub: float) -> Interval:
+def _interval(post: ExactPosterior, reml: float, lb: float, ub: float) -> Interval:
     s = post.mu()
     return Interval(s.q50, s.q025, s.q975, post.p_mu_gt(0.0), reml, lb, ub)
 
@@ -202,7 +210,7 @@ def subgroup_analysis(
     post = exact_metareg(y, v, X, BetaPrior.from_specs(specs), fit.analysis.priors.tau, names)
     p = len(names)
 
-    def vec(level: str) -> np.ndarray:
+    def vec(level: str) -> FloatArray:
         c = np.zeros(p)
         c[0] = 1.0
         if level != levels[0]:

@@ -259,15 +259,33 @@ def _pool_setup(prior_mu: str, prior_tau: str, draws, chains, seed):
 @_prior_options
 @_sampler_options
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object.")
-def pool_cmd(file: Path, measure, columns, prior_mu, prior_tau, draws, chains, seed, as_json) -> None:
+@click.option("--loo", is_flag=True, help="Leave-one-out: each study dropped in turn (exact and REML).")
+@click.option("--mods", default="", help="Meta-regression on these CSV columns (comma-separated).")
+@click.option("--subgroup", default=None, help="Subgroup analysis by this CSV column.")
+def pool_cmd(
+    file: Path, measure, columns, prior_mu, prior_tau, draws, chains, seed, as_json, loo, mods, subgroup
+) -> None:
     """Pool one CSV of studies (metafor-style columns) with the Bayesian model."""
     import json
 
     from peerevidence.pooling.adhoc import pool, read_csv
+    from peerevidence.pooling.extras import pool_extras
     from peerevidence.pooling.store import _jsonable
 
+    frame = read_csv(file)
+    extras = pool_extras(
+        frame,
+        measure=measure,
+        prior_mu=prior_mu,
+        prior_tau=prior_tau,
+        columns=columns,
+        loo=loo,
+        mods=[m.strip() for m in mods.split(",") if m.strip()],
+        subgroup=subgroup,
+        name=str(file),
+    )
     summary = pool(
-        read_csv(file),
+        frame,
         measure=measure,
         prior_mu=prior_mu,
         prior_tau=prior_tau,
@@ -279,9 +297,10 @@ def pool_cmd(file: Path, measure, columns, prior_mu, prior_tau, draws, chains, s
     )
     ok, notes = summary.ok, summary.notes
     if as_json:
-        click.echo(json.dumps(_jsonable(summary.to_dict()), sort_keys=False))
+        click.echo(json.dumps(_jsonable({**summary.to_dict(), **extras}), sort_keys=False))
     else:
         _print_pool(summary.to_dict())
+        _print_extras(extras)
     for note in notes:
         _say(err, f"note: {note}")
     if not ok:
@@ -289,6 +308,43 @@ def pool_cmd(file: Path, measure, columns, prior_mu, prior_tau, draws, chains, s
             err, "FAILED: MCMC summaries disagree with the exact posterior beyond tolerance", style="bold red"
         )
         sys.exit(1)
+
+
+def _print_extras(extras: dict) -> None:
+    for row in extras.get("loo", []):
+        m = row["mu"]
+        _say(
+            out,
+            f"without {row['omitted']}: mu {m['q50']:.4g} ({m['q025']:.4g} to {m['q975']:.4g}), "
+            f"P(mu > 0) {row['p_mu_gt_0']:.3f}; REML {row['reml']['mu']:.4g}",
+        )
+    if "metareg" in extras:
+        mr = extras["metareg"]
+        for c in mr["coefficients"]:
+            p = c["posterior"]
+            _say(
+                out,
+                f"{c['name']}: {p['q50']:.4g} ({p['q025']:.4g} to {p['q975']:.4g}), P(> 0) {c['p_gt_0']:.3f}; "
+                f"REML {c['reml']['estimate']:.4g} (SE {c['reml']['se']:.4g})",
+            )
+        r = mr["reml"]
+        _say(out, f"QM({r['qm_df']}) = {r['qm']:.4g}, p = {r['qm_p']:.4g}; residual tau^2 {r['tau2']:.4g}")
+    if "subgroups" in extras:
+        sg = extras["subgroups"]
+        for g in sg["groups"]:
+            p = g["posterior"]
+            _say(
+                out,
+                f"{sg['subgroup']} = {g['group']} (k = {g['k']}): {p['q50']:.4g} ({p['q025']:.4g} to {p['q975']:.4g})",
+            )
+        for d in sg["differences"]:
+            p = d["posterior"]
+            _say(
+                out,
+                f"{d['contrast']}: {p['q50']:.4g} ({p['q025']:.4g} to {p['q975']:.4g}), P(> 0) {d['p_gt_0']:.3f}",
+            )
+        te = sg["test"]
+        _say(out, f"test for subgroup differences: QM({te['qm_df']}) = {te['qm']:.4g}, p = {te['qm_p']:.4g}")
 
 
 def _fmt(x) -> str:

@@ -36,10 +36,16 @@ def _column(frame: pd.DataFrame, name: str, display: str, k: int) -> list[object
     values = frame[name].tolist()
     if len(values) != k:
         raise DataError(f"{display}: moderator '{name}' needs one value per study")
-    missing = [str(s) for s, v in zip(frame["study"], values, strict=True) if pd.isna(v) or str(v).strip() == ""]
+    missing = [
+        str(s) for s, v in zip(frame["study"], values, strict=True) if pd.isna(v) or str(v).strip() == ""
+    ]
     if missing:
         raise DataError(f"{display}: moderator '{name}' is empty for {', '.join(missing[:5])}")
-    return [v if not isinstance(v, str) else v.strip() for v in values]
+    cleaned = [v.strip() if isinstance(v, str) else v for v in values]
+    try:  # a column of numbers is a continuous moderator (CSV cells arrive as text)
+        return [float(v) for v in cleaned]  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return [str(v) for v in cleaned]
 
 
 def leave_one_out_table(data: FitData, priors: Priors) -> list[dict[str, Any]]:
@@ -56,7 +62,13 @@ def leave_one_out_table(data: FitData, priors: Priors) -> list[dict[str, Any]]:
                 "omitted": data.labels[i],
                 "mu": _summary(post.mu()),
                 "p_mu_gt_0": post.p_mu_gt(0.0),
-                "reml": {"mu": fit.mu, "se": fit.se, "ci_lb": fit.ci_lb, "ci_ub": fit.ci_ub, "tau2": fit.tau2},
+                "reml": {
+                    "mu": fit.mu,
+                    "se": fit.se,
+                    "ci_lb": fit.ci_lb,
+                    "ci_ub": fit.ci_ub,
+                    "tau2": fit.tau2,
+                },
             }
         )
     return rows
@@ -132,7 +144,11 @@ def subgroup_table(
         for b in levels[i + 1 :]:
             c = [1.0 if lv == b else -1.0 if lv == a else 0.0 for lv in levels]
             differences.append(
-                {"contrast": f"{b} - {a}", "posterior": _summary(exact.marginal(c).mu()), "p_gt_0": exact.p_gt(c)}
+                {
+                    "contrast": f"{b} - {a}",
+                    "posterior": _summary(exact.marginal(c).mu()),
+                    "p_gt_0": exact.p_gt(c),
+                }
             )
     return {
         "subgroup": column,
@@ -141,3 +157,32 @@ def subgroup_table(
         "differences": differences,
         "test": {"qm": test.qm, "qm_df": test.qm_df, "qm_p": test.qm_p, "tau2_residual": test.tau2_residual},
     }
+
+
+def pool_extras(
+    frame: pd.DataFrame,
+    *,
+    measure: str | None = None,
+    prior_mu: str = "normal:0:1",
+    prior_tau: str = "halfnormal:0.5",
+    columns: str | None = None,
+    loo: bool = False,
+    mods: Sequence[str] = (),
+    subgroup: str | None = None,
+    name: str = "<data frame>",
+) -> dict[str, Any]:
+    """The extra analyses ``pool`` adds on request (keys ``loo``, ``metareg``, ``subgroups``);
+    each exact and fast, so they run (and fail on bad input) before any sampling."""
+    from peerevidence.pooling.adhoc import effects_from_frame
+    from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
+
+    priors = Priors(parse_mu_prior(prior_mu), parse_tau_prior(prior_tau))
+    data, _ = effects_from_frame(frame, measure, name, columns, [])
+    out: dict[str, Any] = {}
+    if loo:
+        out["loo"] = leave_one_out_table(data, priors)
+    if mods:
+        out["metareg"] = meta_regression_table(frame, data, priors, mods, name)
+    if subgroup:
+        out["subgroups"] = subgroup_table(frame, data, priors, subgroup, name)
+    return out

@@ -458,11 +458,23 @@ class BiasSetting(Model):
     inflation: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 1.0
 
 
+class AssumedRisk(Model):
+    """The comparator group's risk the report's absolute effects start from (per outcome).
+
+    ``value`` is a proportion (0 < value < 1); ``source`` says where it comes from (a
+    citation and locator, or "median control-arm risk of the pooled trials").
+    """
+
+    value: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+    source: NonEmpty
+
+
 class OutcomeAnalysis(Model):
     prior_mu: str | None = None
     prior_tau: str | None = None
     mid: Positive | None = None
     empirical_prior: str | None = None
+    assumed_control_risk: AssumedRisk | None = None
 
 
 class AnalysisConfig(Model):

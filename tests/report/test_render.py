@@ -93,10 +93,10 @@ def test_ratio_outcome_is_shown_on_its_natural_scale(project):
 
 
 def test_scale_conversions():
-    lower = Scale("logOR", -1.0, False)
+    lower = Scale("logOR", -1.0, False, intervention="a vaccine", comparator="placebo")
     assert lower.natural(math.log(2)) == pytest.approx(0.5)
     assert lower.interval(0.1, 0.7) == pytest.approx((math.exp(-0.7), math.exp(-0.1)))
-    assert "below 1 favours peer support" in lower.natural_desc
+    assert lower.natural_desc == "OR (odds ratio), a vaccine vs placebo; below 1 favours a vaccine"
     assert Scale("logHR", 1.0, True, "x").natural(math.log(3)) == pytest.approx(3)
     assert Scale("fisher_z", 1.0, True).natural(math.atanh(0.3)) == pytest.approx(0.3)
     smd = Scale("SMD", 1.0, False)
@@ -300,3 +300,15 @@ def test_an_evidence_base_without_fits_still_renders(project):
     assert "No quantitative evidence" not in block(html, "E01")  # data exist, just no fit
     assert all(p.parent.name != "outcomes" for p in written)
     assert "No prior-sensitivity analysis is available" in html
+
+
+def test_cached_svg_is_redrawn_when_the_drawing_code_changes(tmp_path, monkeypatch):
+    from peerevidence.report import render as report
+    from peerevidence.report.layout import ReportPaths
+
+    builder = ReportPaths(tmp_path)
+    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>A</svg>") == "<svg>A</svg>"
+    # same inputs, same code: the cached drawing is reused
+    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>A</svg>"
+    monkeypatch.setattr(report, "_code_hashes", lambda names: {n: "edited" for n in names})
+    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>B</svg>"

@@ -118,12 +118,12 @@ def _ratio_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
 # 10-inch figure: LABEL_CHARS characters at 8.5 pt fit it).
 FIG_W = 10.0
 COL_STUDY, COL_DESIGN = 0.015, 0.215
-COL_ARM_I, COL_ARM_C = 0.285, 0.36
-COL_N = 0.285
-COL_ROB_ARMS, COL_ROB = 0.435, 0.33
-COL_WEIGHT_ARMS, COL_WEIGHT = 0.505, 0.40
-AXIS_ARMS, AXIS = (0.57, 0.21), (0.46, 0.25)
-COL_TEXT_ARMS, COL_TEXT = 0.79, 0.72
+COL_ARM_I, COL_ARM_C = 0.277, 0.362
+COL_N = 0.29
+COL_ROB_ARMS, COL_ROB = 0.447, 0.335
+COL_WEIGHT_ARMS, COL_WEIGHT = 0.537, 0.425
+AXIS_ARMS, AXIS = (0.60, 0.19), (0.49, 0.235)
+COL_TEXT_ARMS, COL_TEXT = 0.80, 0.735
 
 
 def forest_svg(data: ForestData) -> str:

@@ -75,11 +75,11 @@ def statement(
     hedge = HEDGE[certainty]
     how = size(effect, mid)
     if how == "trivial":
-        verb = "make" if hedge else "makes"
+        verb = "make" if hedge == "may " else "makes"
         return _upper_first(f"{intervention} {hedge}{verb} little or no difference to {x}.")
     benefit = effect > 0
     verb = ("reduce" if benefit else "increase") if lower_is_better else "improve" if benefit else "worsen"
-    if not hedge:
+    if hedge != "may ":  # "reduces", "probably reduces", but "may reduce"
         verb += "s"
     slightly = " slightly" if how == "slight" else ""
     return _upper_first(f"{intervention} {hedge}{verb} {x}{slightly}.")

@@ -41,7 +41,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from peerevidence.pooling.fitting import AnalysisFit
 
 LEVEL_COUNT = {1: "one level", 2: "two levels"}
-DEFAULT_RISK_SOURCE = "median control-arm risk of the {k} pooled trial{s} with arm-level data ({detail})"
+DEFAULT_RISK_SOURCE = (
+    "the median control-arm risk of the {k} pooled stud{s} with arm-level data ({detail}; "
+    "no assumed_control_risk in evidence/analysis.yaml)"
+)
 
 
 def risk_with_intervention(control_risk: float, measure: str, ratio: float) -> float:
@@ -176,8 +179,13 @@ def assumed_risk(ctx: Context, fit: AnalysisFit) -> tuple[float, str] | None:
     value = statistics.median(r for _, r in risks)
     if not 0 < value < 1:
         return None
-    detail = ", ".join(f"{ctx.labels.get(s, s)} {r:.3f}" for s, r in risks)
-    return value, DEFAULT_RISK_SOURCE.format(k=len(risks), s="s" if len(risks) != 1 else "", detail=detail)
+    values = sorted(r for _, r in risks)
+    detail = (
+        f"range {per_1000(values[0])} to {per_1000(values[-1])} per 1,000"
+        if len(values) > 1
+        else f"{ctx.labels.get(risks[0][0], risks[0][0])}"
+    )
+    return value, DEFAULT_RISK_SOURCE.format(k=len(risks), s="ies" if len(risks) != 1 else "y", detail=detail)
 
 
 def absolute_effect(ctx: Context, fit: AnalysisFit) -> AbsoluteEffect | None:

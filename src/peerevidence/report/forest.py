@@ -108,10 +108,13 @@ def _ratio_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
         x = math.log(r)
         if lo <= x <= hi:
             ticks.append((x, f"{r:g}"))
-    if len(ticks) > 7:
-        keep = {"0.1", "0.25", "0.5", "1", "2", "4", "10"}
-        ticks = [t for t in ticks if t[1] in keep]
-    return ticks
+    # keep ticks at least a tenth of the axis apart, always keeping 1 (no effect)
+    gap = 0.1 * (hi - lo)
+    kept: list[tuple[float, str]] = [t for t in ticks if t[1] == "1"]
+    for t in sorted(ticks, key=lambda t: (t[1] not in {"0.1", "0.5", "2", "10"}, abs(t[0]))):
+        if all(abs(t[0] - k[0]) >= gap for k in kept):
+            kept.append(t)
+    return sorted(kept)
 
 
 # Columns, as fractions of the figure width (the Study column is 0.015 to 0.215 of a
@@ -245,11 +248,15 @@ def forest_svg(data: ForestData) -> str:
         if data.heterogeneity:
             text(COL_STUDY, y, data.heterogeneity, fontsize=7.5, color="#333333")
             y -= 1
-        # direction notes under the axis, in the project's words
-        ax.text(0.0, -0.55, data.left_note + " ← ", transform=ax.get_xaxis_transform(), ha="right",
-                va="top", fontsize=7.5, color="#333333", parse_math=False)  # fmt: skip
-        ax.text(0.0, -0.55, " → " + data.right_note, transform=ax.get_xaxis_transform(),
-                ha="left", va="top", fontsize=7.5, color="#333333", parse_math=False)  # fmt: skip
+        # direction notes under the axis label, either side of the line of no effect, in the
+        # project's words
+        note_tf = blended_transform_factory(ax.transData, ax.transAxes)
+        for words, ha in ((data.left_note + " \u2190", "right"), ("\u2192 " + data.right_note, "left")):
+            ax.annotate(
+                words, xy=(0.0, 0.0), xycoords=note_tf, xytext=(-4 if ha == "right" else 4, -36),
+                textcoords="offset points", ha=ha, va="top", fontsize=7.5, color="#333333",
+                annotation_clip=False,
+            )  # fmt: skip
         # legend, in figure coordinates at the bottom left
         legend = [
             ("■", COLOURS["observed"], "observed effect and 95% CI"),

@@ -237,7 +237,7 @@ def sof_row(ctx: Context, fit: AnalysisFit, notes: dict[str, str], letters) -> S
     n_known = [x for x in n if _finite(x)]
     participants = fmt_int(sum(n_known)) if n_known else "–"
     if len(n_known) < len(n):
-        participants += f" (n not reported for {len(n) - len(n_known)})"
+        participants += f" (+ {len(n) - len(n_known)} with n not reported)"
     cert = ctx.synthesis.certainty.get(outcome.id)
     level = cert.final if cert else None
     footnotes = []

@@ -26,7 +26,7 @@ from peerevidence.atomic import write_text
 from peerevidence.report.layout import SAFE_NAME, ReportPaths, safe_page
 from peerevidence.report.views.common import Context, Scale, context, fmt, fmt_int, fmt_p
 from peerevidence.report.views.index import edge_views, index_view
-from peerevidence.report.views.outcome import forest_data, outcome_view
+from peerevidence.report.views.outcome import forest_data, outcome_view, rob_figures
 from peerevidence.report.views.references import references_view
 from peerevidence.report.views.sof import sof_csv, summary_of_findings
 from peerevidence.synthesis import Synthesis
@@ -122,7 +122,7 @@ def render(
     for name, target in pages.items():
         fit = ctx.fits[name]
         row = sof.by_outcome(fit.analysis.outcome.id) if fit.analysis.variant == "all" else None
-        page = outcome_view(ctx, fit, _forest(ctx, layout, fit), sof=row)
+        page = outcome_view(ctx, fit, _forest(ctx, layout, fit), sof=row, rob=rob_figures(ctx, fit))
         write(target, template.render(root="../", page="outcome", **common, **_fields(page)))
     _remove_stale_pages(layout.outcomes, set(pages))
 

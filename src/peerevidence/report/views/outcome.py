@@ -269,3 +269,106 @@ def outcome_view(
         sof=sof,
         rob=rob,
     )
+
+
+# --------------------------------------------------------------------------- risk of bias
+
+ROB_ORDER = ("low", "some_concerns", "high", "unclear", "not_assessed")
+ROB_SYMBOL = {"low": "+", "some_concerns": "−", "high": "×", "unclear": "?", "not_assessed": "·"}
+
+
+@dataclass(frozen=True)
+class RobCell:
+    level: str  # one of ROB_ORDER, or "" when the record gives no judgement for the domain
+    words: str
+    symbol: str
+
+
+@dataclass(frozen=True)
+class RobStudy:
+    study: dict[str, Any]
+    tool: str
+    cells: tuple[RobCell, ...]  # one per domain, then the overall judgement
+    weight: float  # share of the analysis's REML weight
+
+
+@dataclass(frozen=True)
+class RobBar:
+    domain: str
+    parts: tuple[tuple[str, str, float], ...]  # (level, words, percent of the weight)
+
+
+@dataclass(frozen=True)
+class RobFigures:
+    """A robvis-style traffic-light table (study x domain) and a summary bar per domain,
+    weighted by each study's share of the analysis's REML weight."""
+
+    domains: tuple[str, ...]
+    studies: tuple[RobStudy, ...]
+    bars: tuple[RobBar, ...]
+    tools: tuple[str, ...]
+
+
+def _cell(level: str | None) -> RobCell:
+    if not level:
+        return RobCell("", "no judgement recorded", "")
+    return RobCell(level, ROB_WORDS.get(level, level), ROB_SYMBOL.get(level, "?"))
+
+
+def _domain_label(key: str) -> str:
+    return key.replace("_", " ", 1).replace("_", " ")
+
+
+def rob_figures(ctx: Context, fit: AnalysisFit) -> RobFigures | None:
+    a = fit.analysis
+    rows = a.rows
+    if not len(rows):
+        return None
+    v = [float(x) for x in a.data.vi]
+    tau2 = fit.summary.reml.tau2 or 0.0
+    raw = [1.0 / (x + tau2) if x > 0 else 0.0 for x in v]
+    total = sum(raw) or 1.0
+    share = {k: w / total for k, w in zip(a.data.labels, raw, strict=True)}
+    records = []
+    domains: list[str] = []
+    for _, row in rows.iterrows():
+        loaded = ctx.base.records.get(row["study"])
+        rob = loaded.record.risk_of_bias if loaded else None
+        own = dict(rob.domains) if rob else {}
+        for d in own:
+            if d not in domains:
+                domains.append(d)
+        records.append((str(row["study"]), rob, own, str(row["rob"])))
+    domains = sorted(domains)
+    studies = []
+    for key, rob, own, overall in records:
+        studies.append(
+            RobStudy(
+                study=study(ctx, key),
+                tool=rob.tool if rob else "",
+                cells=tuple(_cell(own.get(d)) for d in domains) + (_cell(overall),),
+                weight=share.get(key, 0.0),
+            )
+        )
+    bars = []
+    for i, name in enumerate([*map(_domain_label, domains), "Overall"]):
+        weights: dict[str, float] = {}
+        for s in studies:
+            level = s.cells[i].level or "not_assessed"
+            weights[level] = weights.get(level, 0.0) + s.weight
+        bars.append(
+            RobBar(
+                name,
+                tuple(
+                    (lv, ROB_WORDS.get(lv, lv), round(100 * weights[lv], 1))
+                    for lv in ROB_ORDER
+                    if weights.get(lv)
+                ),
+            )
+        )
+    return RobFigures(
+        domains=tuple(_domain_label(d) for d in domains),
+        studies=tuple(studies),
+        bars=tuple(bars),
+        tools=tuple(sorted({s.tool for s in studies if s.tool})),
+    )

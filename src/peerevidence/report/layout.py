@@ -8,6 +8,7 @@
     reports/references.html               every entry of references.bib
     reports/evidence_table.csv            one row per study x result
     reports/summary_of_findings.csv       the Summary of Findings table
+    reports/prisma2020.csv                the PRISMA 2020 flow, in the PRISMA2020 R package's layout
     reports/.cache/svg/<hash>.svg         drawn figures, by a hash of their inputs
     reports/.cache/jinja/                 compiled templates
     reports/.cache/report.json            the stamp that lets an unchanged rerun skip rendering
@@ -60,6 +61,10 @@ class ReportPaths:
         return self.root / "summary_of_findings.csv"
 
     @property
+    def prisma_csv(self) -> Path:
+        return self.root / "prisma2020.csv"
+
+    @property
     def outcomes(self) -> Path:
         return self.root / "outcomes"
 
@@ -84,7 +89,7 @@ class ReportPaths:
 
     def pages(self) -> list[Path]:
         """The files every render writes, whatever the analyses."""
-        return [self.index, self.references, self.evidence_csv, self.sof_csv]
+        return [self.index, self.references, self.evidence_csv, self.sof_csv, self.prisma_csv]
 
     def files(self, analyses: Iterable[str]) -> list[Path]:
         """Every file a render with these analyses writes (caches aside)."""

@@ -54,6 +54,15 @@ def _diagram(ctx: Context, layout: ReportPaths, edges: list[dict[str, Any]]) -> 
     return _cached_svg(layout, "diagram", key, lambda: change_model_svg(ctx.model, styles, source_names))
 
 
+def _prisma(ctx: Context, layout: ReportPaths) -> dict[str, Any]:
+    from peerevidence.report.prisma import prisma_counts, prisma_csv, prisma_rows, prisma_svg
+
+    pooled = {str(k) for f in ctx.result.fits for k in f.analysis.data.labels}
+    counts = prisma_counts(ctx.base, pooled)
+    svg = _cached_svg(layout, "prisma", counts, lambda: prisma_svg(counts))
+    return {"counts": counts, "svg": svg, "csv": prisma_csv(prisma_rows(counts))}
+
+
 def _fields(view: Any) -> dict[str, Any]:
     """A frozen view's fields as template variables (one level: nested views stay objects)."""
     return {f.name: getattr(view, f.name) for f in dataclasses.fields(view)}
@@ -112,7 +121,8 @@ def render(
 
     sof = summary_of_findings(ctx)
     edges = edge_views(ctx)
-    index = index_view(ctx, edges, _diagram(ctx, layout, edges), sof)
+    prisma = _prisma(ctx, layout)
+    index = index_view(ctx, edges, _diagram(ctx, layout, edges), sof, prisma)
     write(
         layout.index,
         env.get_template("index.html.j2").render(root="", page="index", **common, **_fields(index)),
@@ -133,6 +143,7 @@ def render(
     )
     write(layout.evidence_csv, evidence_csv(ctx))
     write(layout.sof_csv, sof_csv(sof))
+    write(layout.prisma_csv, prisma["csv"])
     return written
 
 
@@ -149,7 +160,7 @@ def _cached_svg(layout: ReportPaths, kind: str, key: Any, draw: Callable[[], str
         libs = [matplotlib.__version__, graphviz.__version__, _version()]
     except ImportError:  # pragma: no cover
         libs = [_version()]
-    code = _code_hashes(("report/forest.py", "report/diagram.py"))
+    code = _code_hashes(("report/forest.py", "report/diagram.py", "report/prisma.py"))
     name = digest({"kind": kind, "key": repr(key), "libs": libs, "code": code})
     path = layout.svg_cache / f"{name}.svg"
     try:

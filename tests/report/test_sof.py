@@ -124,3 +124,11 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_escaped(project):
     cells = [c for r in rows[1:] for c in r]
     assert '\'=HYPERLINK("http://x")' in cells
     assert not any(re.match(r"^[=+\-@]", c) for c in cells)
+
+
+def test_cohen_labels_at_the_conventional_bounds():
+    from peerevidence.report.views.sof import cohen_label
+
+    assert [cohen_label(x) for x in (0.19, 0.2, -0.49, 0.5, 0.79, -0.8, 1.4)] == [
+        "trivial", "small", "small", "moderate", "moderate", "large", "large",
+    ]  # fmt: skip

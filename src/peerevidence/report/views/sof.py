@@ -223,9 +223,24 @@ def _study_estimates(ctx: Context, fit: AnalysisFit) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _join(values: Any) -> str:
+def _join(values: Any, most: int = 3) -> str:
+    """Distinct values in order of first appearance; beyond ``most``, how many more."""
     seen = [str(v) for v in dict.fromkeys(values) if isinstance(v, str) and v.strip()]
+    if len(seen) > most:
+        return "; ".join(seen[:most]) + f"; and {len(seen) - most} more"
     return "; ".join(seen) or "–"
+
+
+COHEN = ((0.2, "trivial"), (0.5, "small"), (0.8, "moderate"))
+
+
+def cohen_label(smd: float) -> str:
+    """Cohen's convention for the size of an SMD: below 0.2 trivial, 0.2 small, 0.5
+    moderate, 0.8 large (a convention, not a judgement of importance)."""
+    for bound, word in COHEN:
+        if abs(smd) < bound:
+            return word
+    return "large"
 
 
 def sof_row(ctx: Context, fit: AnalysisFit, notes: dict[str, str], letters) -> SofRow:
@@ -278,9 +293,9 @@ def sof_row(ctx: Context, fit: AnalysisFit, notes: dict[str, str], letters) -> S
         continuous = ""
     else:
         relative = f"{scale.natural_name} {fmt(s.mu.q50)} ({fmt_interval(s.mu.q025, s.mu.q975)})"
+        side = ctx.wording.intervention if (s.mu.q50 or 0) >= 0 else ctx.wording.comparator
         continuous = (
-            f"Positive favours {ctx.wording.intervention}. By Cohen's convention an SMD of 0.2 is "
-            "small, 0.5 moderate and 0.8 large."
+            f"{cohen_label(s.mu.q50 or 0.0).capitalize()} by Cohen's convention; the median favours {side}."
             if outcome.measure == "SMD"
             else f"Positive favours {ctx.wording.intervention}."
         )

@@ -312,3 +312,35 @@ def test_cached_svg_is_redrawn_when_the_drawing_code_changes(tmp_path, monkeypat
     assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>A</svg>"
     monkeypatch.setattr(report, "_code_hashes", lambda names: {n: "edited" for n in names})
     assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>B</svg>"
+
+
+def _luminance(hex_colour: str) -> float:
+    """WCAG 2.1 relative luminance of an sRGB colour."""
+    if len(hex_colour) == 4:  # #abc -> #aabbcc
+        hex_colour = "#" + "".join(c * 2 for c in hex_colour[1:])
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def test_certainty_badges_meet_wcag_aa_contrast():
+    css = (
+        Path(__import__("peerevidence.report", fromlist=["x"]).__file__).parent / "templates" / "report.css"
+    ).read_text()
+    found = re.findall(
+        r"\.level-(\w+) \{ background: (#[0-9a-fA-F]{3,6}); color: (#[0-9a-fA-F]{3,6}); \}", css
+    )
+    assert {name for name, _, _ in found} >= {"high", "moderate", "low", "very_low"}
+    for name, bg, fg in found:
+        hi, lo = sorted((_luminance(bg), _luminance(fg)), reverse=True)
+        assert (hi + 0.05) / (lo + 0.05) >= 4.5, (name, bg, fg)
+
+
+def test_headings_never_skip_a_level(project):
+    result = exact_result(project)
+    render(result, hand_synthesis(result))
+    for name, data in html_files(project / "reports").items():
+        levels = [int(h) for h in re.findall(rb"<h([1-6])[\s>]", data)]
+        assert levels and levels[0] == 1, name
+        jumps = [(a, b) for a, b in zip(levels, levels[1:], strict=False) if b > a + 1]
+        assert not jumps, (name, jumps)

@@ -121,11 +121,11 @@ def _ratio_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
 # 10-inch figure: LABEL_CHARS characters at 8.5 pt fit it).
 FIG_W = 10.0
 COL_STUDY, COL_DESIGN = 0.015, 0.215
-COL_ARM_I, COL_ARM_C = 0.277, 0.362
+COL_ARM_I, COL_ARM_C = 0.272, 0.368
 COL_N = 0.29
-COL_ROB_ARMS, COL_ROB = 0.447, 0.335
-COL_WEIGHT_ARMS, COL_WEIGHT = 0.537, 0.425
-AXIS_ARMS, AXIS = (0.60, 0.19), (0.49, 0.235)
+COL_ROB_ARMS, COL_ROB = 0.462, 0.335
+COL_WEIGHT_ARMS, COL_WEIGHT = 0.55, 0.425
+AXIS_ARMS, AXIS = (0.61, 0.18), (0.49, 0.235)
 COL_TEXT_ARMS, COL_TEXT = 0.80, 0.735
 
 
@@ -210,8 +210,8 @@ def forest_svg(data: ForestData) -> str:
                 text(COL_STUDY, y - 0.7, rest, fontsize=8.5)
             text(COL_DESIGN, y, r.design, fontsize=8)
             if arms:
-                text(COL_ARM_I, y, r.arm_i, fontsize=7.5)
-                text(COL_ARM_C, y, r.arm_c, fontsize=7.5)
+                text(COL_ARM_I, y, r.arm_i, fontsize=7)
+                text(COL_ARM_C, y, r.arm_c, fontsize=7)
             else:
                 text(COL_N, y, r.n, fontsize=8)
             text(col_rob, y, r.rob, fontsize=8)

@@ -66,7 +66,8 @@ def arm_text(result: Any) -> tuple[str, str]:
         return f"{i.events}/{i.total}", f"{c.events}/{c.total}"
     if result.form == "continuous":
         i, c = result.intervention, result.control
-        return f"{i.mean:g} ({i.sd:g}) {i.n}", f"{c.mean:g} ({c.sd:g}) {c.n}"
+        # four significant digits at most: an SD derived from an SE can carry many
+        return f"{i.mean:.4g} ({i.sd:.4g}) {i.n}", f"{c.mean:.4g} ({c.sd:.4g}) {c.n}"
     return "", ""
 
 

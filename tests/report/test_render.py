@@ -344,3 +344,20 @@ def test_headings_never_skip_a_level(project):
         assert levels and levels[0] == 1, name
         jumps = [(a, b) for a, b in zip(levels, levels[1:], strict=False) if b > a + 1]
         assert not jumps, (name, jumps)
+
+
+def test_a_first_run_shows_no_what_changed_table(project):
+    result = exact_result(project)
+    added = [
+        {"analysis": f.analysis.name, "status": "added", "studies_added": ["trial2020"]} for f in result.fits
+    ]
+    render(result, Synthesis(), changes=added)
+    html = (project / "reports" / "index.html").read_text("utf-8")
+    assert 'id="changes"' not in html and "What changed" not in html
+
+
+def test_outcome_pages_say_how_each_effect_was_computed_in_words(project):
+    render(exact_result(project), Synthesis())
+    hope = (project / "reports" / "outcomes" / "hope.html").read_text("utf-8")
+    assert "Computed as: SMD (Hedges&#39; g) from the arms&#39; means, SDs and sizes." in hope
+    assert "[smd]" not in hope

@@ -83,6 +83,18 @@ STATUS_WORDS = {
     "qualitative_only": "Qualitative evidence only",
     "none": "No evidence beyond the model's argument",
 }
+ROUTE_WORDS = {
+    "smd": "SMD (Hedges' g) from the arms' means, SDs and sizes",
+    "md": "mean difference from the arms' means, SDs and sizes",
+    "log_or": "log odds ratio from the arms' events and totals",
+    "log_rr": "log risk ratio from the arms' events and totals",
+    "2x2_to_smd": "SMD converted from the log odds ratio of the arms' events (Chinn 2000)",
+    "se_or_ci": "from the reported estimate and its SE or confidence interval",
+    "log_ci": "log ratio from the reported ratio and its SE or confidence interval",
+    "or_to_smd": "SMD converted from the reported odds ratio (Chinn 2000)",
+    "smd_to_or": "log odds ratio converted from the reported SMD (Chinn 2000)",
+    "fisher_z": "Fisher's z from the reported correlation",
+}
 LEVEL_WORDS = {"high": "high", "moderate": "moderate", "low": "low", "very_low": "very low"}
 DOMAIN_WORDS = {
     "risk_of_bias": "risk of bias",

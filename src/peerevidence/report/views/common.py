@@ -360,6 +360,20 @@ class Context:
         return t[t["included"].astype(bool)] if len(t) else t
 
 
+def _complete(result: RunResult, synthesis: Synthesis) -> Synthesis:
+    """A synthesis with edge statuses and gaps: when a caller passes only part of one (or
+    none), the missing parts come from the synthesis stage's own functions, never from the
+    views."""
+    if synthesis.edges and synthesis.gaps is not None:
+        return synthesis
+    from dataclasses import replace
+
+    from peerevidence.synthesis import edge_certainty, gaps
+
+    edges = synthesis.edges or edge_certainty(result, synthesis.certainty)
+    return replace(synthesis, edges=edges, gaps=synthesis.gaps or gaps(result, edges))
+
+
 def context(result: RunResult, synthesis: Synthesis | None, changes: list[dict] | None) -> Context:
     base = result.base
     model = base.change_model
@@ -372,7 +386,7 @@ def context(result: RunResult, synthesis: Synthesis | None, changes: list[dict] 
             outcomes_of_edge.setdefault(eid, []).append(oid)
     ctx = Context(
         result=result,
-        synthesis=synthesis if synthesis is not None else Synthesis(),
+        synthesis=_complete(result, synthesis if synthesis is not None else Synthesis()),
         changes=changes,
         model=model,
         wording=wording(model),

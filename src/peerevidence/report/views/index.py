@@ -72,18 +72,11 @@ def outcome_evidence(ctx: Context, oid: str, edge: Edge | None = None) -> dict[s
 
 
 def edge_status(ctx: Context, edge: Edge) -> tuple[str, str | None, bool]:
-    """(status, certainty rating, whether the synthesis supplied it)."""
+    """(status, certainty rating, whether the synthesis supplied it), as synthesis gives them."""
     given = ctx.synthesis.edges.get(edge.id)
-    if given is not None:
-        return given.status, given.rating, True
-    with_data = [o for o in ctx.outcomes_of_edge.get(edge.id, []) if (ctx.included["outcome"] == o).any()]
-    if with_data:
-        ratings = [ctx.synthesis.certainty[o].final for o in with_data if o in ctx.synthesis.certainty]
-        best = max(ratings, key=LEVELS.index) if ratings else None
-        return "quantitative", best, False
-    if "qualitative_data" in edge.basis or edge.quotes:
-        return "qualitative_only", None, False
-    return "none", None, False
+    if given is None:
+        return "none", None, False
+    return given.status, given.rating, True
 
 
 def quotes_for(ctx: Context, edge: Edge) -> list[dict[str, Any]]:
@@ -197,22 +190,11 @@ def gaps_view(ctx: Context, edges: list[dict[str, Any]]) -> dict[str, Any]:
             for i in ids
         ]  # fmt: skip
 
-    if g is not None:
-        return {
-            "derived": False,
-            "edges_without_quantitative": edge_refs(g.edges_without_quantitative),
-            "edges_qualitative_only": edge_refs(g.edges_qualitative_only),
-            "outcomes_without_data": outcome_refs(g.outcomes_without_data),
-            "outcomes_single_study": outcome_refs(g.outcomes_single_study),
-        }
-    no_data = [o for o in sorted(ctx.outcomes) if not (ctx.included["outcome"] == o).any()]
-    single = [o for o in sorted(ctx.outcomes) if o in ctx.fits and ctx.fits[o].summary.k == 1]
     return {
-        "derived": True,
-        "edges_without_quantitative": edge_refs(e["id"] for e in edges if e["status"] != "quantitative"),
-        "edges_qualitative_only": edge_refs(e["id"] for e in edges if e["status"] == "qualitative_only"),
-        "outcomes_without_data": outcome_refs(no_data),
-        "outcomes_single_study": outcome_refs(single),
+        "edges_without_quantitative": edge_refs(g.edges_without_quantitative),
+        "edges_qualitative_only": edge_refs(g.edges_qualitative_only),
+        "outcomes_without_data": outcome_refs(g.outcomes_without_data),
+        "outcomes_single_study": outcome_refs(g.outcomes_single_study),
     }
 
 

@@ -132,3 +132,19 @@ def test_cohen_labels_at_the_conventional_bounds():
     assert [cohen_label(x) for x in (0.19, 0.2, -0.49, 0.5, 0.79, -0.8, 1.4)] == [
         "trivial", "small", "small", "moderate", "moderate", "large", "large",
     ]  # fmt: skip
+
+
+def test_smd_re_expressed_on_a_familiar_instrument_with_its_sd_and_source(project):
+    edit(
+        project,
+        "evidence/analysis.yaml",
+        "  hope: {mid: 0.2}",
+        '  hope: {mid: 0.2, representative_sd: {instrument: Herth Hope Index, sd: 5.5, source: "Trial 2020, Table 2"}}',
+    )
+    result = exact_result(project)
+    render(result, synthesise(result))
+    mu = next(f for f in result.fits if f.analysis.name == "hope").summary.mu
+    sof = _sof_rows((project / "reports" / "index.html").read_text("utf-8"))
+    points = f"{mu.q50 * 5.5:.1f} points ({mu.q025 * 5.5:.1f} to {mu.q975 * 5.5:.1f})".replace("-", "\u2212")
+    assert f"On the Herth Hope Index: {points} in favour of peer support" in sof
+    assert "SD from Trial 2020, Table 2" in sof

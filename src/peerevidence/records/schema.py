@@ -469,12 +469,22 @@ class AssumedRisk(Model):
     source: NonEmpty
 
 
+class RepresentativeSD(Model):
+    """A standard deviation of a familiar instrument, to re-express a pooled SMD in its points
+    (SMD x SD), with where the SD comes from."""
+
+    instrument: NonEmpty
+    sd: Positive
+    source: NonEmpty
+
+
 class OutcomeAnalysis(Model):
     prior_mu: str | None = None
     prior_tau: str | None = None
     mid: Positive | None = None
     empirical_prior: str | None = None
     assumed_control_risk: AssumedRisk | None = None
+    representative_sd: RepresentativeSD | None = None
 
 
 class AnalysisConfig(Model):

@@ -299,6 +299,14 @@ def sof_row(ctx: Context, fit: AnalysisFit, notes: dict[str, str], letters) -> S
             if outcome.measure == "SMD"
             else f"Positive favours {ctx.wording.intervention}."
         )
+        rep = own.representative_sd if own else None
+        if rep is not None and outcome.measure == "SMD":
+            # harmonised SMD -> points on the instrument, in the direction that favours the intervention
+            continuous += (
+                f" On the {rep.instrument}: {fmt(s.mu.q50 * rep.sd, 1)} points "
+                f"({fmt_interval(s.mu.q025 * rep.sd, s.mu.q975 * rep.sd, 1)}) in favour of "
+                f"{ctx.wording.intervention} (SMD × SD {fmt(rep.sd, 1)}; SD from {rep.source})."
+            )
     return SofRow(
         outcome=outcome.id,
         label=outcome.label,

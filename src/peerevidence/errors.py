@@ -61,9 +61,13 @@ class RecordError(PeerEvidenceError):
         return _one_line(text)
 
 
+# every character str.splitlines() breaks on, written as its escape
+_LINE_BREAKS = {c: repr(chr(c))[1:-1] for c in map(ord, "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")}
+
+
 def _one_line(text: str) -> str:
     """Escape line breaks so one problem is always one output line."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
+    return text.translate(_LINE_BREAKS)
 
 
 def sort_errors(errors: Iterable[RecordError]) -> list[RecordError]:

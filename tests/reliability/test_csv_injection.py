@@ -36,9 +36,9 @@ def test_csv_safe_leaves_non_strings():
 
 
 def test_evidence_csv_escapes_formula_text():
-    from peerevidence.report import render
-
     from types import SimpleNamespace
+
+    from peerevidence.report import render
 
     builder = SimpleNamespace(  # the two attributes evidence_csv reads
         table=pd.DataFrame({"outcome": ["hope"], "study": ["=1+1"], "yi": [-0.3]}),

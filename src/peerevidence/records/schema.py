@@ -592,6 +592,26 @@ class TimepointWindow(Model):
         return self
 
 
+class AssumedRisk(Model):
+    """The comparator group's risk the report's absolute effects start from (per outcome).
+
+    ``value`` is a proportion (0 < value < 1); ``source`` says where it comes from (a
+    citation and locator, or "median control-arm risk of the pooled trials").
+    """
+
+    value: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+    source: NonEmpty
+
+
+class RepresentativeSD(Model):
+    """A standard deviation of a familiar instrument, to re-express a pooled SMD in its points
+    (SMD x SD), with where the SD comes from."""
+
+    instrument: NonEmpty
+    sd: Positive
+    source: NonEmpty
+
+
 class OutcomeAnalysis(Model):
     prior_mu: str | None = None
     prior_tau: str | None = None
@@ -604,6 +624,8 @@ class OutcomeAnalysis(Model):
     # normal:MEAN:SD prior of each meta-regression coefficient (default normal:0:1)
     moderator_priors: dict[Ident, NonEmpty] = {}
     timepoint_windows: dict[Ident, TimepointWindow] = {}
+    assumed_control_risk: AssumedRisk | None = None
+    representative_sd: RepresentativeSD | None = None
 
 
 class AnalysisConfig(Model):

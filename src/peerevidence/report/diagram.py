@@ -38,19 +38,22 @@ KIND_FILL = {
     "downstream_outcome": "#efe4f3",
 }
 
-# Evidence status -> line style; certainty -> colour (and width) of quantitative edges.
+# Evidence status and certainty are each shown three ways: line style, a text label on the
+# edge (GRADE's symbols) and colour from the Okabe-Ito palette (safe for colour-blind readers).
 STATUS_STYLE = {
-    "none": {"style": "dashed", "color": "#9a9a9a", "penwidth": "1.0"},
+    "none": {"style": "dotted", "color": "#767676", "penwidth": "1.2"},
     "qualitative_only": {"style": "solid", "color": "#6a51a3", "penwidth": "1.6"},
     "quantitative": {"style": "solid", "color": "#1f1f1f", "penwidth": "2.6"},
 }
 CERTAINTY_COLOUR = {
-    "high": "#1a7a3a",
-    "moderate": "#4d9a2a",
-    "low": "#d98200",
-    "very_low": "#c0392b",
+    "high": "#0072B2",
+    "moderate": "#009E73",
+    "low": "#E69F00",
+    "very_low": "#D55E00",
 }
-CERTAINTY_WIDTH = {"high": "4.2", "moderate": "3.6", "low": "3.0", "very_low": "2.6"}
+CERTAINTY_WIDTH = {"high": "4.2", "moderate": "3.4", "low": "3.0", "very_low": "2.8"}
+CERTAINTY_STYLE = {"high": "solid", "moderate": "solid", "low": "dashed", "very_low": "dotted"}
+CERTAINTY_SYMBOLS = {"high": "⊕⊕⊕⊕", "moderate": "⊕⊕⊕◯", "low": "⊕⊕◯◯", "very_low": "⊕◯◯◯"}
 RANKS = {
     "intervention": "min",
     "mechanism": "same",
@@ -100,7 +103,14 @@ class EdgeStyle:
         if self.status == "quantitative" and self.rating in CERTAINTY_COLOUR:
             style["color"] = CERTAINTY_COLOUR[self.rating]
             style["penwidth"] = CERTAINTY_WIDTH[self.rating]
+            style["style"] = CERTAINTY_STYLE[self.rating]
         return style
+
+    def label(self, edge_id: str) -> str:
+        """The edge's text label: its id, and GRADE's symbols when its certainty is rated."""
+        if self.status == "quantitative" and self.rating in CERTAINTY_SYMBOLS:
+            return f"{edge_id} {CERTAINTY_SYMBOLS[self.rating]}"
+        return edge_id
 
     def describe(self) -> str:
         words = STATUS_WORDS.get(self.status, self.status)
@@ -194,11 +204,11 @@ def dot_source(
         style = styles.get(edge.id, EdgeStyle("none"))
         attrs = {
             "id": f"cm-edge-{edge.id}",
-            "label": edge.id,
+            "label": style.label(edge.id),
             "URL": f"#edge-{edge.id}",
             "target": "_self",
             "tooltip": f"{edge.id}: {style.describe()} (click for the evidence)",
-            "fontcolor": style.dot()["color"],
+            "fontcolor": "#1f1f1f",
             **style.dot(),
         }
         lines.append(f"  {dot_string(edge.from_)} -> {dot_string(edge.to)} {_attrs(**attrs)};")
@@ -282,5 +292,20 @@ def render_svg(dot: str) -> str:
 def change_model_svg(
     model: ChangeModel, styles: Mapping[str, EdgeStyle], source_names: Mapping[str, str] | None = None
 ) -> str:
-    """The laid-out, cleaned SVG of the change model."""
-    return render_svg(dot_source(model, styles, source_names))
+    """The laid-out, cleaned SVG of the change model; each edge's ``<title>`` (read by screen
+    readers and shown on hover) says what the link is and what evidence it has."""
+    from html import escape
+
+    svg = render_svg(dot_source(model, styles, source_names))
+    labels = {n.id: n.label for n in model.nodes}
+    for edge in model.edges:
+        style = styles.get(edge.id, EdgeStyle("none"))
+        title = f"{edge.id}: {labels.get(edge.from_, edge.from_)} → {labels.get(edge.to, edge.to)}; {style.describe()}"
+        svg = re.sub(
+            # Graphviz writes the hyphens of ids as &#45;
+            rf'(<g id="cm(?:-|&#45;)edge(?:-|&#45;){re.escape(edge.id).replace("-", "(?:-|&#45;)")}" class="edge">\s*<title>)[^<]*(</title>)',
+            lambda m, t=title: m.group(1) + escape(t, quote=False) + m.group(2),
+            svg,
+            count=1,
+        )
+    return svg

@@ -1,9 +1,12 @@
 """Forest plots as inline SVG (matplotlib, Agg backend), byte-for-byte deterministic.
 
-The plot is drawn on the harmonised scale (positive = benefit of peer support, or = the
-direction the change model predicts). For ratio outcomes a second axis along the top
-shows the natural scale (OR/RR/HR, intervention vs control or exposed vs not), and the
-right-hand column gives every interval on that natural scale.
+RevMan's conventions: study, design, arm data (events/total or mean (SD) n) where the data
+are arm-level, risk of bias, weight (%), the plot, and every estimate with its interval.
+Continuous outcomes are drawn on the harmonised scale (positive = benefit); ratio outcomes
+on a log axis labelled with the ratio, increasing left to right (so which side is better
+follows the outcome's direction). Under the axis "Favours <comparator> | Favours
+<intervention>" in the project's own words; under the pooled diamond the prediction
+interval and the heterogeneity line (τ², I² and the REML estimate).
 
 Determinism: a fixed ``svg.hashsalt`` (the ids of clip paths), no date in the metadata,
 text kept as text (``svg.fonttype = none``) and the metadata block, XML prolog and
@@ -17,7 +20,7 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from peerevidence.report.diagram import check_svg
@@ -40,22 +43,29 @@ class ForestRow:
     theta_lo: float | None = None
     theta_hi: float | None = None
     text: str = ""  # right-hand column: estimate [95% interval], natural scale
+    weight_pct: str = ""  # REML random-effects weight, e.g. "23.4%"
+    arm_i: str = ""  # intervention arm: "12/60" or "33.1 (5.2) 58"
+    arm_c: str = ""  # comparator arm
 
 
 @dataclass(frozen=True)
 class ForestData:
     title: str
-    axis_label: str  # harmonised scale, e.g. "SMD (positive = benefit of peer support)"
+    axis_label: str  # e.g. "SMD (positive favours the intervention)" or the ratio's description
     rows: Sequence[ForestRow]
     pooled: tuple[float, float, float] | None  # median, 2.5%, 97.5%
     pooled_text: str = ""
     pi: tuple[float, float] | None = None
     pi_text: str = ""
-    natural: Callable[[float], float] | None = None  # harmonised -> natural (ratio outcomes)
+    ratio_axis: bool = False  # x values are log ratios: ticks labelled with the ratio
     natural_label: str = ""
     right_header: str = "Estimate [95% interval]"
-    left_note: str = "favours control"
-    right_note: str = "favours peer support"
+    left_note: str = "Favours control"
+    right_note: str = "Favours the intervention"
+    heterogeneity: str = ""  # the line under the diamond
+    arms: bool = False  # show the two arm-data columns
+    arm_headers: tuple[str, str] = ("Intervention", "Control")
+    arm_units: str = ""  # "Events/total" or "Mean (SD) n"
 
 
 def _finite(*xs: float | None) -> bool:
@@ -90,30 +100,43 @@ def _limits(data: ForestData) -> tuple[float, float]:
     return lo - pad, hi + pad
 
 
-def _natural_ticks(natural: Callable[[float], float], lo: float, hi: float) -> list[tuple[float, str]]:
-    """Positions (harmonised scale) and labels of round ratio values within the axis."""
-    candidates = [0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 10, 20]
-    sign = 1.0 if natural(1.0) > natural(0.0) else -1.0
+def _ratio_ticks(lo: float, hi: float) -> list[tuple[float, str]]:
+    """Positions (log scale) and labels of round ratio values within the axis."""
+    candidates = [0.01, 0.02, 0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 10, 20, 50, 100]
     ticks = []
     for r in candidates:
-        x = sign * math.log(r)
+        x = math.log(r)
         if lo <= x <= hi:
             ticks.append((x, f"{r:g}"))
-    if len(ticks) > 7:
-        keep = {"0.1", "0.25", "0.5", "1", "2", "4", "10"}
-        ticks = [t for t in ticks if t[1] in keep]
-    return ticks
+    # keep ticks at least a tenth of the axis apart, always keeping 1 (no effect)
+    gap = 0.1 * (hi - lo)
+    kept: list[tuple[float, str]] = [t for t in ticks if t[1] == "1"]
+    for t in sorted(ticks, key=lambda t: (t[1] not in {"0.1", "0.5", "2", "10"}, abs(t[0]))):
+        if all(abs(t[0] - k[0]) >= gap for k in kept):
+            kept.append(t)
+    return sorted(kept)
+
+
+# Columns, as fractions of the figure width (the Study column is 0.015 to 0.215 of a
+# 10-inch figure: LABEL_CHARS characters at 8.5 pt fit it).
+FIG_W = 10.0
+COL_STUDY, COL_DESIGN = 0.015, 0.215
+COL_ARM_I, COL_ARM_C = 0.272, 0.368
+COL_N = 0.29
+COL_ROB_ARMS, COL_ROB = 0.462, 0.335
+COL_WEIGHT_ARMS, COL_WEIGHT = 0.55, 0.425
+AXIS_ARMS, AXIS = (0.61, 0.18), (0.49, 0.235)
+COL_TEXT_ARMS, COL_TEXT = 0.80, 0.735
 
 
 def forest_svg(data: ForestData) -> str:
     """The forest plot as an SVG string (no XML prolog), deterministic."""
     n = len(data.rows)
-    extra_rows = (1 if data.pooled else 0) + (1 if data.pi else 0)
-    height_rows = n * 2 + extra_rows + 2  # each study: observed + shrunken lines
+    extra_rows = (1 if data.pooled else 0) + (1 if data.pi else 0) + (1 if data.heterogeneity else 0)
+    height_rows = n * 2 + extra_rows + 3  # each study: observed + shrunken lines; two header lines
     row_h = 0.19
-    top_in = 0.75 if data.natural else 0.3
-    fig_h = top_in + 0.75 + row_h * height_rows
-    fig_w = 10.0
+    top_in = 0.3
+    fig_h = top_in + 0.95 + row_h * height_rows
     # imported here: pyplot costs half a second, and cached plots never need it
     import matplotlib
 
@@ -121,6 +144,11 @@ def forest_svg(data: ForestData) -> str:
     from matplotlib import pyplot as plt
     from matplotlib.transforms import blended_transform_factory
 
+    arms = data.arms
+    axis_x, axis_w = AXIS_ARMS if arms else AXIS
+    col_rob = COL_ROB_ARMS if arms else COL_ROB
+    col_weight = COL_WEIGHT_ARMS if arms else COL_WEIGHT
+    col_text = COL_TEXT_ARMS if arms else COL_TEXT
     with plt.rc_context(
         {
             "svg.hashsalt": SALT,
@@ -130,10 +158,10 @@ def forest_svg(data: ForestData) -> str:
             "axes.unicode_minus": True,
         }
     ):
-        fig = plt.figure(figsize=(fig_w, fig_h))
-        bottom = 0.62 / fig_h
+        fig = plt.figure(figsize=(FIG_W, fig_h))
+        bottom = 0.82 / fig_h
         top = 1 - top_in / fig_h
-        ax = fig.add_axes((0.40, bottom, 0.30, top - bottom))
+        ax = fig.add_axes((axis_x, bottom, axis_w, top - bottom))
         lo, hi = _limits(data)
         ax.set_xlim(lo, hi)
         ymax = height_rows - 1
@@ -142,28 +170,53 @@ def forest_svg(data: ForestData) -> str:
         for side in ("left", "right", "top"):
             ax.spines[side].set_visible(False)
         ax.axvline(0.0, color="#555555", lw=0.9, ls="--", zorder=1)
-        ax.set_xlabel(data.axis_label, fontsize=8.5, parse_math=False)
+        ax.set_xlabel(
+            data.natural_label if data.ratio_axis else data.axis_label, fontsize=8, parse_math=False
+        )
         ax.tick_params(axis="x", labelsize=8)
+        if data.ratio_axis:
+            ticks = _ratio_ticks(lo, hi)
+            ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks])
         text_tf = blended_transform_factory(fig.transFigure, ax.transData)
 
         def text(x: float, y: float, s: str, **kw) -> None:
             fig.text(x, y, s, transform=text_tf, va="center", parse_math=False, **kw)
 
         header_y = ymax
-        for x, s in ((0.015, "Study"), (0.215, "Design"), (0.29, "n"), (0.33, "Risk of bias")):
+        heads = [
+            (COL_STUDY, "Study"),
+            (COL_DESIGN, "Design"),
+            (col_rob, "Risk of bias"),
+            (col_weight, "Weight"),
+        ]
+        if arms:
+            for x, words in ((COL_ARM_I, data.arm_headers[0]), (COL_ARM_C, data.arm_headers[1])):
+                first, rest = _split_label(words, 13)
+                text(x, header_y, first, fontweight="bold", fontsize=7.5)
+                if rest:
+                    text(x, header_y - 0.7, rest, fontweight="bold", fontsize=7.5)
+            text(COL_ARM_I, header_y - 1.4, data.arm_units, fontsize=7, color="#444444")
+        else:
+            heads.append((COL_N, "n"))
+        for x, s in heads:
             text(x, header_y, s, fontweight="bold", fontsize=8.5)
-        text(0.715, header_y, data.right_header, fontweight="bold", fontsize=8.5)
+        text(col_text, header_y, data.right_header, fontweight="bold", fontsize=8.5)
 
-        y = ymax - 1.2
+        y = ymax - 2.2
         for r in data.rows:
             first, rest = _split_label(r.label)
-            text(0.015, y, first, fontsize=8.5)
+            text(COL_STUDY, y, first, fontsize=8.5)
             if rest:  # continues on the shrunken-estimate line, clear of the Design column
-                text(0.015, y - 0.7, rest, fontsize=8.5)
-            text(0.215, y, r.design, fontsize=8)
-            text(0.29, y, r.n, fontsize=8)
-            text(0.33, y, r.rob, fontsize=8)
-            text(0.715, y, r.text, fontsize=8)
+                text(COL_STUDY, y - 0.7, rest, fontsize=8.5)
+            text(COL_DESIGN, y, r.design, fontsize=8)
+            if arms:
+                text(COL_ARM_I, y, r.arm_i, fontsize=7)
+                text(COL_ARM_C, y, r.arm_c, fontsize=7)
+            else:
+                text(COL_N, y, r.n, fontsize=8)
+            text(col_rob, y, r.rob, fontsize=8)
+            text(col_weight, y, r.weight_pct, fontsize=8)
+            text(col_text, y, r.text, fontsize=8)
             if _finite(r.lo, r.hi):
                 ax.plot([r.lo, r.hi], [y, y], color=COLOURS["observed"], lw=1.1, zorder=3)
             if _finite(r.yi):
@@ -183,28 +236,27 @@ def forest_svg(data: ForestData) -> str:
                 [plo, med, phi, med], [y, y + 0.45, y, y - 0.45],
                 color=COLOURS["pooled"], zorder=5, linewidth=0,
             )  # fmt: skip
-            text(0.015, y, "Pooled effect (posterior median, 95% CrI)", fontweight="bold", fontsize=8.5)
-            text(0.715, y, data.pooled_text, fontweight="bold", fontsize=8)
+            text(COL_STUDY, y, "Pooled effect (posterior median, 95% CrI)", fontweight="bold", fontsize=8.5)
+            text(col_weight, y, "100%", fontweight="bold", fontsize=8)
+            text(col_text, y, data.pooled_text, fontweight="bold", fontsize=8)
             y -= 1
         if data.pi and _finite(*data.pi):
             ax.plot(list(data.pi), [y, y], color=COLOURS["pi"], lw=3.2, solid_capstyle="butt", zorder=4)
-            text(0.015, y, "95% prediction interval (a new study's effect)", fontsize=8.5)
-            text(0.715, y, data.pi_text, fontsize=8)
+            text(COL_STUDY, y, "95% prediction interval (a new study's effect)", fontsize=8.5)
+            text(col_text, y, data.pi_text, fontsize=8)
             y -= 1
-        # direction notes under the axis
-        ax.text(0.0, -0.9, "← " + data.left_note, transform=ax.get_xaxis_transform(), ha="right",
-                va="top", fontsize=7.5, color="#555555", parse_math=False)  # fmt: skip
-        ax.text(0.0, -0.9, "  " + data.right_note + " →", transform=ax.get_xaxis_transform(),
-                ha="left", va="top", fontsize=7.5, color="#555555", parse_math=False)  # fmt: skip
-        if data.natural:
-            top_ax = ax.twiny()
-            top_ax.set_xlim(ax.get_xlim())
-            ticks = _natural_ticks(data.natural, lo, hi)
-            top_ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks])
-            top_ax.tick_params(axis="x", labelsize=8)
-            top_ax.set_xlabel(data.natural_label, fontsize=8.5, parse_math=False)
-            for side in ("left", "right", "bottom"):
-                top_ax.spines[side].set_visible(False)
+        if data.heterogeneity:
+            text(COL_STUDY, y, data.heterogeneity, fontsize=7.5, color="#333333")
+            y -= 1
+        # direction notes under the axis label, either side of the line of no effect, in the
+        # project's words
+        note_tf = blended_transform_factory(ax.transData, ax.transAxes)
+        for words, ha in ((data.left_note + " \u2190", "right"), ("\u2192 " + data.right_note, "left")):
+            ax.annotate(
+                words, xy=(0.0, 0.0), xycoords=note_tf, xytext=(-4 if ha == "right" else 4, -36),
+                textcoords="offset points", ha=ha, va="top", fontsize=7.5, color="#333333",
+                annotation_clip=False,
+            )  # fmt: skip
         # legend, in figure coordinates at the bottom left
         legend = [
             ("■", COLOURS["observed"], "observed effect and 95% CI"),
@@ -214,8 +266,8 @@ def forest_svg(data: ForestData) -> str:
         ]
         lx = 0.015
         for mark, colour, words in legend:
-            fig.text(lx, 0.12 / fig_h, mark, color=colour, fontsize=8.5, parse_math=False)
-            fig.text(lx + 0.015, 0.12 / fig_h, words, fontsize=7.5, color="#333333", parse_math=False)
+            fig.text(lx, 0.08 / fig_h, mark, color=colour, fontsize=8.5, parse_math=False)
+            fig.text(lx + 0.015, 0.08 / fig_h, words, fontsize=7.5, color="#333333", parse_math=False)
             lx += 0.03 + 0.0068 * len(words)
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})

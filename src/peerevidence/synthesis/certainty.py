@@ -95,8 +95,19 @@ def _step_inconsistency(summary: FitSummary) -> Downgrade:
 
 
 def _step_imprecision(summary: FitSummary, n_total: float, mid: float) -> Downgrade:
+    """Judged on the 95% credible interval of mu; with one or two studies on the data's own
+    interval (the REML 95% CI, for one study the study's CI), since the data cannot inform
+    tau and the CrI's extra width is the tau prior's, not imprecision of the data."""
     lo, hi = summary.mu.q025, summary.mu.q975
     interval = f"95% CrI {lo:.2f} to {hi:.2f} (MID {mid:g})"
+    reml = summary.reml
+    if summary.k <= 2 and reml.ci_lb is not None and reml.ci_ub is not None:
+        lo, hi = reml.ci_lb, reml.ci_ub
+        whose = "the study's" if summary.k == 1 else "the REML"
+        interval = (
+            f"{whose} 95% CI {lo:.2f} to {hi:.2f} (MID {mid:g}; judged on the data, not on the "
+            f"95% CrI {summary.mu.q025:.2f} to {summary.mu.q975:.2f}, which the tau prior widens when k = {summary.k})"
+        )
     if lo < -mid and hi > mid:
         return Downgrade(
             "imprecision", 2, f"very serious: {interval} includes important effects in both directions"

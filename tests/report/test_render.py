@@ -93,10 +93,10 @@ def test_ratio_outcome_is_shown_on_its_natural_scale(project):
 
 
 def test_scale_conversions():
-    lower = Scale("logOR", -1.0, False)
+    lower = Scale("logOR", -1.0, False, intervention="a vaccine", comparator="placebo")
     assert lower.natural(math.log(2)) == pytest.approx(0.5)
     assert lower.interval(0.1, 0.7) == pytest.approx((math.exp(-0.7), math.exp(-0.1)))
-    assert "below 1 favours peer support" in lower.natural_desc
+    assert lower.natural_desc == "OR (odds ratio), a vaccine vs placebo; below 1 favours a vaccine"
     assert Scale("logHR", 1.0, True, "x").natural(math.log(3)) == pytest.approx(3)
     assert Scale("fisher_z", 1.0, True).natural(math.atanh(0.3)) == pytest.approx(0.3)
     smd = Scale("SMD", 1.0, False)
@@ -300,3 +300,64 @@ def test_an_evidence_base_without_fits_still_renders(project):
     assert "No quantitative evidence" not in block(html, "E01")  # data exist, just no fit
     assert all(p.parent.name != "outcomes" for p in written)
     assert "No prior-sensitivity analysis is available" in html
+
+
+def test_cached_svg_is_redrawn_when_the_drawing_code_changes(tmp_path, monkeypatch):
+    from peerevidence.report import render as report
+    from peerevidence.report.layout import ReportPaths
+
+    builder = ReportPaths(tmp_path)
+    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>A</svg>") == "<svg>A</svg>"
+    # same inputs, same code: the cached drawing is reused
+    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>A</svg>"
+    monkeypatch.setattr(report, "_code_hashes", lambda names: {n: "edited" for n in names})
+    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>B</svg>"
+
+
+def _luminance(hex_colour: str) -> float:
+    """WCAG 2.1 relative luminance of an sRGB colour."""
+    if len(hex_colour) == 4:  # #abc -> #aabbcc
+        hex_colour = "#" + "".join(c * 2 for c in hex_colour[1:])
+    channels = [int(hex_colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def test_certainty_badges_meet_wcag_aa_contrast():
+    css = (
+        Path(__import__("peerevidence.report", fromlist=["x"]).__file__).parent / "templates" / "report.css"
+    ).read_text()
+    found = re.findall(
+        r"\.level-(\w+) \{ background: (#[0-9a-fA-F]{3,6}); color: (#[0-9a-fA-F]{3,6}); \}", css
+    )
+    assert {name for name, _, _ in found} >= {"high", "moderate", "low", "very_low"}
+    for name, bg, fg in found:
+        hi, lo = sorted((_luminance(bg), _luminance(fg)), reverse=True)
+        assert (hi + 0.05) / (lo + 0.05) >= 4.5, (name, bg, fg)
+
+
+def test_headings_never_skip_a_level(project):
+    result = exact_result(project)
+    render(result, hand_synthesis(result))
+    for name, data in html_files(project / "reports").items():
+        levels = [int(h) for h in re.findall(rb"<h([1-6])[\s>]", data)]
+        assert levels and levels[0] == 1, name
+        jumps = [(a, b) for a, b in zip(levels, levels[1:], strict=False) if b > a + 1]
+        assert not jumps, (name, jumps)
+
+
+def test_a_first_run_shows_no_what_changed_table(project):
+    result = exact_result(project)
+    added = [
+        {"analysis": f.analysis.name, "status": "added", "studies_added": ["trial2020"]} for f in result.fits
+    ]
+    render(result, Synthesis(), changes=added)
+    html = (project / "reports" / "index.html").read_text("utf-8")
+    assert 'id="changes"' not in html and "What changed" not in html
+
+
+def test_outcome_pages_say_how_each_effect_was_computed_in_words(project):
+    render(exact_result(project), Synthesis())
+    hope = (project / "reports" / "outcomes" / "hope.html").read_text("utf-8")
+    assert "Computed as: SMD (Hedges&#39; g) from the arms&#39; means, SDs and sizes." in hope
+    assert "[smd]" not in hope

@@ -98,3 +98,52 @@ def test_clicking_an_edge_in_the_diagram_shows_its_evidence(report, tmp_path):
     assert not outside, f"the report made network requests: {outside}"
     assert requests and all(u.startswith("file://") for u in requests)
     assert (tmp_path / "edge-click.png").stat().st_size > 0
+
+
+@pytest.fixture
+def synthesised(tmp_path) -> Path:
+    from peerevidence.synthesis import synthesise
+
+    root = make_project(tmp_path)
+    result = exact_result(root)
+    render(result, synthesise(result))
+    return root / "reports"
+
+
+VIEWPORTS = [(390, 844), (1400, 900)]
+
+
+def test_no_page_scrolls_sideways_and_the_sof_is_on_the_first_screen(synthesised, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    pages = [synthesised / "index.html", synthesised / "references.html"]
+    pages += sorted((synthesised / "outcomes").glob("*.html"))
+    too_wide: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), headless=True, args=CHROMIUM_ARGS)
+        try:
+            for width, height in VIEWPORTS:
+                page = browser.new_page(viewport={"width": width, "height": height})
+                for path in pages:
+                    page.goto(path.as_uri())
+                    page.wait_for_load_state("load")
+                    scroll = page.evaluate("document.documentElement.scrollWidth")
+                    if scroll > width:
+                        too_wide.append(f"{path.name} at {width}px: {scroll}px wide")
+                    if path.name == "index.html":
+                        # the readmission row of the Summary of Findings: GRADE symbols, per 1,000
+                        row = page.locator(
+                            "table.sof tr", has=page.locator('a[href="outcomes/readmission.html"]')
+                        )
+                        text = row.inner_text()
+                        assert "⊕" in text and "per 1,000" in text, text
+                        if width >= 1400:
+                            top = page.evaluate(
+                                "document.querySelector('table.sof').getBoundingClientRect().top"
+                            )
+                            assert top < height, f"the Summary of Findings starts at {top}px"
+                        page.screenshot(path=str(tmp_path / f"index-{width}.png"))
+                page.close()
+        finally:
+            browser.close()
+    assert not too_wide, too_wide

@@ -46,16 +46,3 @@ def test_forest_svg_draws_both_lines_of_a_long_label():
     assert f">{first}<" in svg
     assert f">{rest}<" in svg
     assert label not in svg
-
-
-def test_cached_svg_is_redrawn_when_the_drawing_code_changes(tmp_path, monkeypatch):
-    from types import SimpleNamespace
-
-    from peerevidence.report import render as report
-
-    builder = SimpleNamespace(base=SimpleNamespace(paths=SimpleNamespace(reports=tmp_path)))
-    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>A</svg>") == "<svg>A</svg>"
-    # same inputs, same code: the cached drawing is reused
-    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>A</svg>"
-    monkeypatch.setattr(report, "_code_hashes", lambda names: {n: "edited" for n in names})
-    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>B</svg>"

@@ -206,7 +206,7 @@ def test_dask_local_cluster_runs_the_same_batch():
     serial = [run_job(j) for j in batch]
     with (
         distributed.LocalCluster(
-            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

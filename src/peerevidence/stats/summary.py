@@ -347,6 +347,6 @@ class FitSummary:
                 "theta_new": pick(self.exact.theta_new, new_keys),
                 "p_mu_gt_0": self.exact.p_mu_gt_0,
             },
-            "reml": self.reml.to_json(),
+            "reml": {k: v for k, v in self.reml.to_json().items() if k != "notes"},  # notes: .notes
             "priors": dict(self.priors),
         }

@@ -207,7 +207,7 @@ def _design_bias(builder: _Builder, analysis: Any) -> list[dict[str, Any]]:
     out = []
     seen = set()
     for design in analysis.rows["design"]:
-        b = builder.base.analysis.design_bias.get(design)
+        b = builder.base.analysis.design_bias.table(analysis.outcome.measure).get(design)
         if b is None or design in seen:
             continue
         seen.add(design)
@@ -216,6 +216,7 @@ def _design_bias(builder: _Builder, analysis: Any) -> list[dict[str, Any]]:
                 "design": design_word(design),
                 "mean": fmt(b.mean),
                 "sd": fmt(b.sd),
+                "study_sd": fmt(b.study_sd),
                 "inflation": fmt(b.inflation),
             }
         )

@@ -549,7 +549,13 @@ class _Builder:
             "exact": s.exact.to_json(),
             "priors": dict(s.priors),
             "notes": list(s.notes),
-            "bias_designs": sorted({design_word(x) for x in designs if x in self.base.analysis.design_bias})
+            "bias_designs": sorted(
+                {
+                    design_word(x)
+                    for x in designs
+                    if x in self.base.analysis.design_bias.table(a.outcome.measure)
+                }
+            )
             if a.data.bias_mean is not None or a.data.bias_var is not None or a.data.inflation is not None
             else [],
             "sampler": dict(prov.sampler) if prov else a.sampler.model_dump(),

@@ -54,14 +54,18 @@ def _sensitivity_rows(fit: AnalysisFit, grid, cache_dir: Path | None) -> list[Se
     from peerevidence.pooling.store import digest, dumps
 
     y, v = fit.analysis.data.adjusted()
-    key = digest({"y": y, "v": v, "grid": grid, "version": 1})
+    shared = fit.analysis.data.shared()
+    key = digest(
+        {"y": y, "v": v, "grid": grid, "version": 1}
+        | ({} if shared is None else {"group": shared.group, "group_var": shared.var})
+    )
     path = cache_dir / f"{key}.json" if cache_dir else None
     if path is not None and path.exists():
         raw = json.loads(path.read_text("utf-8"))
     else:
         raw = []
         for mu, tau in grid:
-            post = exact_posterior(y, v, parse_mu_prior(mu), parse_tau_prior(tau))
+            post = exact_posterior(y, v, parse_mu_prior(mu), parse_tau_prior(tau), shared=shared)
             m, t = post.mu(), post.tau_summary()
             raw.append(
                 {

@@ -190,11 +190,23 @@ def _split(ary: np.ndarray) -> np.ndarray:
     return np.vstack((ary[:, :half], ary[:, -half:]))
 
 
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks with ties averaged (``scipy.stats.rankdata(method="average")``)."""
+    flat = x.ravel()
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    new = np.concatenate(([True], ordered[1:] != ordered[:-1]))
+    dense = np.cumsum(new)
+    bounds = np.concatenate((np.nonzero(new)[0], [flat.size]))
+    ranks = np.empty(flat.size)
+    ranks[order] = 0.5 * (bounds[dense] + bounds[dense - 1] + 1)
+    return ranks
+
+
 def _z_scale(ary: np.ndarray) -> np.ndarray:
     from scipy.special import ndtri
-    from scipy.stats import rankdata
 
-    rank = rankdata(ary, method="average", nan_policy="omit")
+    rank = _average_ranks(ary)
     return ndtri((rank - 3 / 8) / (rank.size - 2 * 3 / 8 + 1)).reshape(ary.shape)
 
 

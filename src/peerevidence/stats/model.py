@@ -49,12 +49,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from peerevidence.records.schema import SamplerSettings
-from peerevidence.stats import engine, fastdensity
 from peerevidence.stats.exact import ExactPosterior, SharedBias, exact_posterior, summarise
 from peerevidence.stats.frequentist import random_effects
 from peerevidence.stats.priors import Prior
@@ -68,6 +67,9 @@ from peerevidence.stats.summary import (
     Stat,
     StudyEstimate,
 )
+
+if TYPE_CHECKING:
+    from peerevidence.stats import engine
 
 MODEL_VERSION = "re-shared-bias-3"
 STORE_THETA_MAX_K = 1000  # above this, theta_i are summarised in chunks, not stored as draws
@@ -121,6 +123,8 @@ class FitData:
 
     def packed(self, priors: Priors) -> np.ndarray:
         """The data buffer of :mod:`fastdensity`."""
+        from peerevidence.stats import fastdensity  # numba: imported when a fit needs it
+
         y, a = self.adjusted()
         shared = self.shared()
         return fastdensity.pack(
@@ -276,15 +280,18 @@ def _round_seed(seed: int, round_: int) -> int:
     return (int(seed) + 1_000_003 * round_) % (2**63)
 
 
-def _converged(draws: engine.Draws, settings: SamplerSettings) -> bool:
-    worst_ess = min(engine.ess_bulk(draws.mu), engine.ess_bulk(draws.tau))
-    worst_rhat = max(engine.rhat(draws.mu), engine.rhat(draws.tau)) if draws.mu.shape[0] > 1 else 1.0
-    return worst_ess >= settings.target_ess and worst_rhat <= settings.target_rhat
+def _converged(diagnostics: Diagnostics, settings: SamplerSettings) -> bool:
+    rhat = diagnostics.rhat_max if math.isfinite(diagnostics.rhat_max) else 1.0  # one chain
+    return diagnostics.ess_bulk_min >= settings.target_ess and rhat <= settings.target_rhat
 
 
-def sample(data: FitData, priors: Priors, settings: SamplerSettings, first_round: int = 0) -> engine.Draws:
+def sample(
+    data: FitData, priors: Priors, settings: SamplerSettings, first_round: int = 0
+) -> tuple[engine.Draws, Diagnostics]:
     """ESS-targeted sampling: ``chains`` chains, topped up with ``chains`` more (new seeds)
     while bulk ESS < ``target_ess`` or R-hat > ``target_rhat``, at most ``max_rounds`` times."""
+    from peerevidence.stats import engine
+
     buf = data.packed(priors)
 
     def one(round_: int) -> engine.Draws:
@@ -298,11 +305,13 @@ def sample(data: FitData, priors: Priors, settings: SamplerSettings, first_round
         )
 
     draws = one(first_round)
+    diagnostics = _diagnostics(draws)
     for extra in range(1, settings.max_rounds + 1):
-        if _converged(draws, settings):
+        if _converged(diagnostics, settings):
             break
         draws = draws.concat(one(first_round + extra))
-    return draws
+        diagnostics = _diagnostics(draws)
+    return draws, diagnostics
 
 
 def _theta_draws(
@@ -375,6 +384,8 @@ def _study_draws(
 
 
 def _diagnostics(draws: engine.Draws) -> Diagnostics:
+    from peerevidence.stats import engine
+
     many = draws.mu.shape[0] > 1
     return Diagnostics(
         rhat_max=max(engine.rhat(draws.mu), engine.rhat(draws.tau)) if many else float("nan"),
@@ -385,6 +396,8 @@ def _diagnostics(draws: engine.Draws) -> Diagnostics:
 
 
 def _mcse(values: np.ndarray, stat: str) -> float:
+    from peerevidence.stats import engine
+
     if stat == "mean":
         return engine.mcse_mean(values)
     prob = {"q025": 0.025, "q50": 0.5, "q975": 0.975}[stat]
@@ -457,6 +470,7 @@ def _summarise(
     priors: Priors,
     settings: SamplerSettings,
     draws: engine.Draws,
+    diagnostics: Diagnostics,
     post: ExactPosterior,
     exact: dict,
     tolerance_sd: float,
@@ -482,7 +496,7 @@ def _summarise(
         theta_new=replace(mcmc["theta_new"], q50=None),
         p_mu_gt_0=float(np.mean(mu > 0)),
         theta=tuple(studies),
-        diagnostics=_diagnostics(draws),
+        diagnostics=diagnostics,
         exact_check=compare_with_exact(chains, mcmc, exact_stats, tolerance_sd, tolerance_z),
         exact=ExactSummary(
             mu=exact_stats["mu"],
@@ -509,6 +523,8 @@ def _inference_data(
     """ArviZ InferenceData built directly from the draws (no warm-up groups)."""
     import arviz as az
     import xarray as xr
+
+    from peerevidence.stats import engine
 
     n_chain, n_draw = draws.mu.shape
     coords = {"chain": np.arange(n_chain), "draw": np.arange(n_draw)}
@@ -579,16 +595,16 @@ def fit(
         raise ValueError("need at least one study")
     post = data.exact_posterior(priors.mu, priors.tau)
     exact = summarise(post, list(data.labels), with_theta=False)
-    draws = sample(data, priors, settings)
+    draws, diag = sample(data, priors, settings)
     summary, theta_new, theta = _summarise(
-        data, priors, settings, draws, post, exact, tolerance_sd, tolerance_z
+        data, priors, settings, draws, diag, post, exact, tolerance_sd, tolerance_z
     )
     resampled = 0
     if not summary.exact_check.ok:
         retry = settings.model_copy(update={"draws": 2 * settings.draws})
-        draws = sample(data, priors, retry, first_round=settings.max_rounds + 1)
+        draws, diag = sample(data, priors, retry, first_round=settings.max_rounds + 1)
         summary, theta_new, theta = _summarise(
-            data, priors, retry, draws, post, exact, tolerance_sd, tolerance_z
+            data, priors, retry, draws, diag, post, exact, tolerance_sd, tolerance_z
         )
         resampled = 1
     idata = _inference_data(data, priors, settings, draws, theta_new, theta, resampled)

@@ -5,8 +5,9 @@ the model in two C callbacks (log density + gradient, and "expand" for the store
 hands their addresses and a user-data pointer to its Rust sampler. This module hands it the
 same two callbacks, written once in :mod:`peerevidence.stats.fastdensity` and cached on disk
 by numba: no PyTensor graph, no LLVM compile per process, one function for every k and prior.
-It builds nutpie's ``CompiledPyMCModel`` directly, a lower-level interface: nutpie's version
-is pinned in ``pyproject.toml``.
+It builds the sampler from nutpie's compiled extension (``_lib.PyMcModel``, ``LogpFunc``,
+``ExpandFunc``, ``PySampler.from_pymc``: what ``CompiledPyMCModel._make_sampler`` does), a
+lower-level interface: nutpie's version is pinned in ``pyproject.toml``.
 
 The raw trace (Arrow batches, one per chain) is read into numpy without nutpie's ArviZ
 conversion; warm-up draws are not kept.
@@ -14,13 +15,16 @@ conversion; warm-up draws are not kept.
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
-
-from peerevidence.stats import fastdensity
 
 STAT_COLUMNS = ("diverging", "n_steps", "step_size", "energy", "depth", "logp", "mean_tree_accept")
 
@@ -47,61 +51,85 @@ class Draws:
         )
 
 
-def _compiled(buf: np.ndarray):
-    from nutpie.compile_pymc import CompiledPyMCModel
+def _nutpie_lib() -> Any:
+    """nutpie's compiled extension ``nutpie._lib`` without the package's ``__init__``.
 
-    names = list(fastdensity.EXPANDED)
-    shapes = [()] * len(names)
-    slices = [slice(i, i + 1) for i in range(len(names))]
+    ``import nutpie`` imports ArviZ, matplotlib and scipy.stats (about 4 s in a fresh
+    process) for its Python-side trace conversion, which this module does not use; the
+    Rust sampler behind it is all a fit needs. The extension is loaded from nutpie's own
+    folder and registered as ``nutpie._lib``, so a later ``import nutpie`` reuses it.
+    """
+    mod = sys.modules.get("nutpie._lib")
+    if mod is not None:
+        return mod
+    spec = importlib.util.find_spec("nutpie")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("nutpie is not installed")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = folder / f"_lib{suffix}"
+        if path.exists():
+            break
+    else:
+        raise ImportError(f"nutpie's compiled extension not found in {folder}")
+    loader = importlib.machinery.ExtensionFileLoader("nutpie._lib", str(path))
+    lib_spec = importlib.util.spec_from_loader("nutpie._lib", loader)
+    mod = importlib.util.module_from_spec(lib_spec)
+    loader.exec_module(mod)
+    sys.modules["nutpie._lib"] = mod
+    return mod
 
-    def initial_point(seed=None):
-        rng = np.random.default_rng(seed)
-        return rng.uniform(-1.0, 1.0, fastdensity.N_DIM)
 
-    return CompiledPyMCModel(
-        _n_dim=fastdensity.N_DIM,
-        dims={},
-        _coords={},
-        _shapes=dict.fromkeys(names, ()),
-        compiled_logp_func=fastdensity.logp_cfunc,
-        compiled_expand_func=fastdensity.expand_cfunc,
-        initial_point_func=initial_point,
-        shared_data={"buffer": buf},
-        user_data=buf,
-        n_expanded=len(names),
-        shape_info=(names, slices, shapes),
-        logp_func=None,
-        expand_func=None,
-    )
+class _Model:
+    """Keeps the data buffer alive while the Rust sampler holds pointers into it."""
+
+    def __init__(self, buf: np.ndarray) -> None:
+        self.buf = np.ascontiguousarray(buf, dtype=np.float64)
+
+    def make(self, lib: Any) -> Any:
+        from peerevidence.stats import fastdensity
+
+        names = list(fastdensity.EXPANDED)
+        ptr = self.buf.ctypes.data
+        expand = lib.ExpandFunc(fastdensity.N_DIM, len(names), fastdensity.expand_cfunc.address, ptr, self)
+        logp = lib.LogpFunc(fastdensity.logp_cfunc.address, ptr, self)
+        variables = lib.PyVariable.new_variables(names, ["float64"] * len(names), [[]] * len(names), {}, {})
+
+        def initial_point(seed=None):
+            return np.random.default_rng(seed).uniform(-1.0, 1.0, fastdensity.N_DIM)
+
+        def no_adapter(*args, **kwargs):  # pragma: no cover - only for transform adaptation
+            raise NotImplementedError("transform adaptation is not used")
+
+        return lib.PyMcModel(logp, expand, variables, fastdensity.N_DIM, {}, {}, initial_point, no_adapter)
 
 
 def sample(buf: np.ndarray, draws: int, tune: int, chains: int, seed: int, target_accept: float) -> Draws:
-    """Run nutpie on the packed data ``buf``; return the post-warm-up draws."""
-    import nutpie
+    """Run nutpie's NUTS (diagonal mass matrix) on the packed data ``buf``; return the
+    post-warm-up draws."""
+    from peerevidence.stats import fastdensity
 
-    model = _compiled(buf)
-    raw = nutpie.sample(
-        model,
-        draws=draws,
-        tune=tune,
-        chains=chains,
-        seed=seed,
-        target_accept=target_accept,
-        progress_bar=False,
-        save_warmup=False,
-        return_raw_trace=True,
-        cores=max(1, min(chains, os.cpu_count() or 1)),
+    lib = _nutpie_lib()
+    settings = lib.PyNutsSettings.Diag(seed)
+    settings.num_tune = tune
+    settings.num_draws = draws
+    settings.num_chains = chains
+    settings.target_accept = target_accept
+    cores = max(1, min(chains, os.cpu_count() or 1))
+    holder = _Model(buf)
+    sampler = lib.PySampler.from_pymc(
+        settings, cores, holder.make(lib), lib.ProgressType.none(), lib.PyStorage.arrow()
     )
-    draw_batches, stat_batches = raw.get_arrow_trace()
+    sampler.wait(None)
+    draw_batches, stat_batches = sampler.take_results().get_arrow_trace()
     cols: dict[str, list[np.ndarray]] = {n: [] for n in fastdensity.EXPANDED}
     stats: dict[str, list[np.ndarray]] = {n: [] for n in STAT_COLUMNS}
     for d, s in zip(draw_batches, stat_batches, strict=True):
-        tuning = s.column("tuning").to_numpy().astype(bool)
-        keep = ~tuning
+        keep = ~np.asarray(s.column("tuning").to_numpy(), dtype=bool)
         for n in fastdensity.EXPANDED:
-            cols[n].append(d.column(n).to_numpy()[keep])
+            cols[n].append(np.asarray(d.column(n).to_numpy())[keep])
         for n in STAT_COLUMNS:
-            stats[n].append(s.column(n).to_numpy()[keep])
+            stats[n].append(np.asarray(s.column(n).to_numpy())[keep])
     length = min(c.size for c in cols["z"])
     stack = {n: np.stack([c[:length] for c in v]) for n, v in cols.items()}
     return Draws(

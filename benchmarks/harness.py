@@ -34,7 +34,15 @@ ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
 OUT = BENCH / "out"
 RESULTS = BENCH / "results.md"
-CORPUS = Path(os.environ.get("PEEREVIDENCE_CORPUS", ROOT.parent / "shared" / "corpus" / "cochrane2000"))
+_CORPUS_DEFAULT = next(
+    (
+        p / "shared" / "corpus" / "cochrane2000"
+        for p in (ROOT.parent, ROOT.parent.parent)
+        if (p / "shared").is_dir()
+    ),
+    ROOT.parent / "shared" / "corpus" / "cochrane2000",
+)  # ../shared next to the checkout, or next to the worktrees' folder
+CORPUS = Path(os.environ.get("PEEREVIDENCE_CORPUS", _CORPUS_DEFAULT))
 
 SEED = 20150703
 DEFAULT_PRIOR_MU = "normal:0:1"

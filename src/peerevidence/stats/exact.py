@@ -117,9 +117,14 @@ class ExactPosterior:
     def _mixture_summary(self, means: np.ndarray, variances: np.ndarray, moments: bool = True) -> Summary:
         mean = float(np.sum(self.weight * means))
         var = float(np.sum(self.weight * (variances + means**2)) - mean**2)
-        qs = [
-            float(mixture_quantiles(q, means[None, :], variances[None, :], self.weight)[0]) for q in QUANTILES
-        ]
+        n = len(QUANTILES)  # the three quantiles in one vectorised solve (one row each)
+        rows = mixture_quantiles(
+            np.array(QUANTILES),
+            np.repeat(means[None, :], n, 0),
+            np.repeat(variances[None, :], n, 0),
+            self.weight,
+        )
+        qs = [float(x) for x in rows]
         if not moments:
             return Summary(None, None, *qs)
         return Summary(mean, math.sqrt(max(var, 0.0)), *qs)

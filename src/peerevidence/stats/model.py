@@ -253,17 +253,51 @@ class CompiledModels:
 
 
 @dataclass(frozen=True)
-class PosteriorData:
-    """A fit's draws as xarray groups named and laid out as in ArviZ's ``InferenceData``
-    (``posterior``, ``sample_stats``, ``constant_data``); :meth:`to_netcdf` writes the
-    groups ``arviz.from_netcdf`` reads. Built without importing ArviZ (seconds per process)."""
+class Group:
+    """One group of stored draws: variables ``name -> (dims, values)``, coordinate values per
+    dimension, attributes."""
 
-    posterior: Any
-    sample_stats: Any
-    constant_data: Any
+    variables: dict[str, tuple[tuple[str, ...], np.ndarray]]
+    coords: dict[str, list[Any]] = field(default_factory=dict)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    def dataset(self) -> Any:
+        import xarray as xr
+
+        return xr.Dataset(dict(self.variables), coords=dict(self.coords), attrs=dict(self.attrs))
+
+
+class PosteriorData:
+    """A fit's draws in the groups and layout of ArviZ's ``InferenceData`` (``posterior``,
+    ``sample_stats``, ``constant_data``), kept as numpy arrays: the xarray views are built on
+    first access and :meth:`to_netcdf` writes the groups ``arviz.from_netcdf`` reads without
+    importing xarray or ArviZ (seconds per process)."""
+
+    GROUPS = ("posterior", "sample_stats", "constant_data")
+
+    def __init__(self, **groups: Group) -> None:
+        self._groups = groups
+        self._views: dict[str, Any] = {}
 
     def groups(self) -> list[str]:
-        return ["posterior", "sample_stats", "constant_data"]
+        return list(self.GROUPS)
+
+    def _view(self, name: str) -> Any:
+        if name not in self._views:
+            self._views[name] = self._groups[name].dataset()
+        return self._views[name]
+
+    @property
+    def posterior(self) -> Any:
+        return self._view("posterior")
+
+    @property
+    def sample_stats(self) -> Any:
+        return self._view("sample_stats")
+
+    @property
+    def constant_data(self) -> Any:
+        return self._view("constant_data")
 
     def to_netcdf(self, filename: str, engine: str = "h5netcdf") -> str:
         """Write the groups to one netCDF-4 file with h5netcdf directly (a third of the time
@@ -272,32 +306,40 @@ class PosteriorData:
         import h5netcdf
         import h5py
 
+        def put(group: Any, name: str, dims: tuple[str, ...], values: np.ndarray) -> None:
+            values = np.asarray(values)
+            if values.dtype.kind in "UO":
+                out = group.create_variable(name, dims, h5py.string_dtype("utf-8"))
+                out[...] = values.astype(object)
+            elif values.dtype == bool:  # as xarray writes booleans: int8 + dtype attribute
+                out = group.create_variable(name, dims, np.int8)
+                out[...] = values.astype(np.int8)
+                out.attrs["dtype"] = "bool"
+            else:
+                out = group.create_variable(name, dims, values.dtype)
+                out[...] = values
+
         with h5netcdf.File(filename, "w") as fh:
-            for name in self.groups():
-                ds = getattr(self, name)
+            for name in self.GROUPS:
+                spec = self._groups[name]
                 group = fh.create_group(name)
-                group.dimensions = {dim: int(size) for dim, size in ds.sizes.items()}
-                for key, value in ds.attrs.items():
+                sizes: dict[str, int] = {}
+                for dims, values in spec.variables.values():
+                    sizes.update(zip(dims, np.shape(values), strict=True))
+                group.dimensions = sizes
+                for key, value in spec.attrs.items():
                     group.attrs[key] = value
-                for var_name, var in [*ds.coords.items(), *ds.data_vars.items()]:
-                    values = np.asarray(var.values)
-                    if values.dtype.kind in "UO":
-                        out = group.create_variable(str(var_name), var.dims, h5py.string_dtype("utf-8"))
-                        out[...] = values.astype(object)
-                    elif values.dtype == bool:  # as xarray writes booleans: int8 + dtype attr
-                        out = group.create_variable(str(var_name), var.dims, np.int8)
-                        out[...] = values.astype(np.int8)
-                        out.attrs["dtype"] = "bool"
-                    else:
-                        out = group.create_variable(str(var_name), var.dims, values.dtype)
-                        out[...] = values
+                for dim, values in spec.coords.items():
+                    put(group, dim, (dim,), np.asarray(values))
+                for var_name, (dims, values) in spec.variables.items():
+                    put(group, var_name, dims, values)
         return filename
 
     def to_arviz(self) -> Any:
         """The same data as ``arviz.InferenceData``."""
         import arviz as az
 
-        return az.InferenceData(**{name: getattr(self, name) for name in self.groups()})
+        return az.InferenceData(**{name: self._view(name) for name in self.GROUPS})
 
 
 @dataclass(frozen=True)
@@ -570,13 +612,11 @@ def _inference_data(
     resampled: int,
 ) -> Any:
     """The stored draws, laid out as ArviZ's InferenceData (no warm-up groups)."""
-    import xarray as xr
-
 
     n_chain, n_draw = draws.mu.shape
     coords: dict[str, Any] = {}  # chain and draw are plain dimensions (no coordinate variables)
     dims = ("chain", "draw")
-    posterior = {
+    posterior: dict[str, Any] = {
         "mu": (dims, draws.mu),
         "tau": (dims, draws.tau),
         "theta_new": (dims, theta_new),
@@ -598,27 +638,24 @@ def _inference_data(
         attrs["theta_stored"] = f"no: k > {STORE_THETA_MAX_K}; summaries only"
         coords_post = coords
     y_adj, v_adj = data.adjusted()
-    constant = {
-        "y": ("study", np.asarray(data.yi, float)),
-        "v": ("study", np.asarray(data.vi, float)),
-        "y_adjusted": ("study", y_adj),
-        "v_adjusted": ("study", v_adj),
+    constant: dict[str, Any] = {
+        "y": (("study",), np.asarray(data.yi, float)),
+        "v": (("study",), np.asarray(data.vi, float)),
+        "y_adjusted": (("study",), y_adj),
+        "v_adjusted": (("study",), v_adj),
     }
     shared = data.shared()
     if shared is not None:
-        constant["bias_group"] = ("study", shared.group)
-        constant["group_var"] = ("group", shared.var)
+        constant["bias_group"] = (("study",), shared.group)
+        constant["group_var"] = (("group",), shared.var)
     stats = {name: (dims, draws.stats[name]) for name in STORED_STATS}
+    constant_coords: dict[str, list[Any]] = {"study": list(data.labels)}
+    if shared is not None:
+        constant_coords["group"] = list(data.group_names)
     return PosteriorData(
-        posterior=xr.Dataset(posterior, coords=coords_post, attrs=attrs),
-        sample_stats=xr.Dataset(stats, coords=coords),
-        constant_data=xr.Dataset(
-            constant,
-            coords={
-                "study": list(data.labels),
-                **({"group": list(data.group_names)} if shared is not None else {}),
-            },
-        ),
+        posterior=Group(posterior, coords_post, attrs),
+        sample_stats=Group(stats),
+        constant_data=Group(constant, constant_coords),
     )
 
 

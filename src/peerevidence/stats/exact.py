@@ -211,7 +211,13 @@ class ExactPosterior:
             if self.tau_cdf(lo) >= q:
                 qs.append(0.0)
                 continue
-            qs.append(float(_brentq(lambda t, q=q: self.tau_cdf(t) - q, lo, hi)))
+            # bracket: the panel whose cumulative mass passes q (one panel, not the whole range)
+            j = int(np.searchsorted(self.panel_cum, q, side="right")) - 1
+            j = min(max(j, 0), self.panel_edges.size - 2)
+            a, b = float(np.exp(self.panel_edges[j])), float(np.exp(self.panel_edges[j + 1]))
+            if not (self.tau_cdf(a) <= q <= self.tau_cdf(b)):
+                a, b = lo, hi
+            qs.append(float(_brentq(lambda t, q=q: self.tau_cdf(t) - q, a, b)))
         if not self.moments_exist:
             return Summary(None, None, *qs)
         mean = float(np.sum(self.weight * self.tau))

@@ -36,7 +36,9 @@ def test_reference_datasets_agree_with_exact_and_do_not_diverge(models, eight_sc
     assert d.rhat_max <= 1.01
     assert d.ess_bulk_min >= 1000
     assert x.ok, x
-    assert x.max_sd_discrepancy < 0.25  # tail quantiles of theta_new carry the most MC error
+    # ESS-targeted sampling stops near ESS 1100, where the Monte Carlo SE of a 2.5/97.5%
+    # quantile is about 0.1 posterior SD: 0.4 SD is about 4 MCSE for the worst of 11 summaries
+    assert x.max_sd_discrepancy < 0.4
     ex = f.summary.exact.mu
     assert abs(f.summary.mu.mean - ex.mean) < 0.1 * ex.sd
     assert f.summary.reml.mu == pytest.approx(
@@ -74,6 +76,7 @@ def test_study_draws_are_stored_in_the_inference_data(models, bcg):
     y, v = bcg
     f = _fit(models, y, v, draws=200)
     post = f.idata.posterior
-    assert post["theta"].shape == (4, 200, len(y))
+    chains = post.sizes["chain"]
+    assert chains % 4 == 0 and post["theta"].shape == (chains, 200, len(y))  # rounds of 4 chains
     assert list(post["study"].values) == [f"s{i}" for i in range(len(y))]
     assert "theta_new" in post and "constant_data" in f.idata.groups()

@@ -388,6 +388,13 @@ def _print_pool(r: dict) -> None:
 @click.option(
     "--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local worker processes."
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["mcmc", "exact"]),
+    default="mcmc",
+    show_default=True,
+    help="mcmc: sample and check against the exact posterior; exact: quadrature only.",
+)
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @click.option(
     "--out",
@@ -397,10 +404,10 @@ def _print_pool(r: dict) -> None:
     help="Write here instead of standard output (atomically).",
 )
 def pool_many_cmd(
-    file: Path, measure, columns, prior_mu, prior_tau, draws, chains, seed, workers, fmt, out_file
+    file: Path, measure, columns, prior_mu, prior_tau, draws, chains, seed, workers, engine, fmt, out_file
 ) -> None:
     """Pool every analysis of a long CSV (columns analysis, study, ...): one summary each."""
-    from peerevidence.pooling.adhoc import Job, effects_from_frame, read_csv, split_analyses
+    from peerevidence.pooling.adhoc import Job, effects_from_frame, pool_many, read_csv, split_analyses
 
     priors, settings = _pool_setup(prior_mu, prior_tau, draws, chains, seed)
     if out_file is not None:
@@ -411,16 +418,16 @@ def pool_many_cmd(
         input_notes: list[str] = []
         data, _ = effects_from_frame(sub, measure, f"{file} [analysis {name}]", columns, input_notes)
         jobs.append(Job(name, data, priors, settings, notes=tuple(input_notes)))
-    lines, failed = _run_pool_many(jobs, workers, fmt)
+    text, failed = pool_many(jobs, workers, fmt, engine)
     if out_file is not None:
         from peerevidence.atomic import write_text
 
-        write_text(out_file, "".join(lines))
+        write_text(out_file, text)
     else:
-        for line in lines:
-            click.echo(line, nl=False)
+        click.echo(text, nl=False)
+    for result in failed:
+        _say(err, f"FAILED {result.name}: {result.reason}", style="bold red")
     if failed:
-        _say(err, f"FAILED exact check: {', '.join(failed)}", style="bold red")
         sys.exit(1)
 
 
@@ -442,42 +449,6 @@ def _check_writable(path: Path) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise UsageError(f"--out {path}: cannot write there ({exc.strerror})") from None
-
-
-def _run_pool_many(jobs, workers: int, fmt: str) -> tuple[list[str], list[str]]:
-    import csv
-    import io
-    import json
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    from peerevidence.atomic import csv_safe
-    from peerevidence.pooling.adhoc import flatten, run_many
-    from peerevidence.pooling.store import _jsonable
-
-    executor = None
-    if workers > 1:
-        executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    lines, failed, rows = [], [], []
-    try:
-        for pooled in run_many(jobs, executor):
-            if not pooled.summary.ok:
-                failed.append(str(pooled.name))
-            result = pooled.to_dict()
-            if fmt == "jsonl":
-                lines.append(json.dumps(_jsonable(result)) + "\n")
-            else:
-                rows.append({k: csv_safe(v) for k, v in flatten(_jsonable(result)).items()})
-    finally:
-        if executor is not None:
-            executor.shutdown()
-    if fmt == "csv" and rows:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        lines = [buf.getvalue()]
-    return lines, failed
 
 
 @cli.command("diff")

@@ -393,7 +393,7 @@ def test_design_bias_for_a_randomised_design(project):
     edit(project, ANALYSIS, "  cohort: {", "  rct: {")
     assert_reports(
         project,
-        f"{ANALYSIS}:{line_no(project, ANALYSIS, 'rct: {')}: design_bias.rct: 'rct' is not a "
+        f"{ANALYSIS}:{line_no(project, ANALYSIS, 'rct: {')}: design_bias.smd.rct: 'rct' is not a "
         "non-randomised or pilot design (accepted: pilot_rct, non_randomised_comparison, "
         "before_after, cohort, case_control, cross_sectional)",
     )

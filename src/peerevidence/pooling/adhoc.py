@@ -282,6 +282,11 @@ class Job:
 
 
 _WORKER_MODELS: CompiledModels | None = None
+ENGINES = ("mcmc", "exact")
+# a worker process pays its start (interpreter, numba's cached density, nutpie) once, about
+# the time of this many fits: fewer analyses per worker than this and one process is faster
+MIN_JOBS_PER_WORKER = 40
+CHUNK = 8  # analyses per task sent to an executor
 
 
 def _models() -> CompiledModels:
@@ -293,28 +298,93 @@ def _models() -> CompiledModels:
 
 @dataclass(frozen=True)
 class PoolResult:
-    """One ad-hoc analysis: its name (``pool-many``) and the typed fit summary."""
+    """One ad-hoc analysis: its name (``pool-many``) and the typed fit summary, or the exact
+    summaries only (``engine="exact"``), or why it failed (``error``)."""
 
     name: str | None
-    summary: FitSummary
+    summary: FitSummary | None
+    error: str | None = None
+    exact_only: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        if self.error is not None:
+            return False
+        return self.exact_only is not None or (self.summary is not None and self.summary.ok)
+
+    @property
+    def reason(self) -> str | None:
+        """Why the analysis failed (None when it did not)."""
+        if self.error is not None:
+            return self.error
+        if self.summary is not None and not self.summary.ok:
+            x = self.summary.exact_check
+            return (
+                f"exact check failed after re-sampling: {x.worst} off by {x.max_sd_discrepancy:.3g} "
+                f"posterior SD ({x.max_z:.3g} MCSE)"
+            )
+        return None
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``pool --json`` object (with ``analysis`` first for ``pool-many``)."""
-        out = self.summary.to_dict()
-        return {"analysis": self.name, **out} if self.name is not None else out
+        """The ``pool --json`` object (with ``analysis`` first for ``pool-many``); a failed
+        analysis adds ``error``."""
+        head = {"analysis": self.name} if self.name is not None else {}
+        if self.error is not None:
+            return {**head, "error": self.error}
+        out = self.exact_only if self.exact_only is not None else self.summary.to_dict()
+        if self.reason is not None:
+            out = {**out, "error": self.reason}
+        return {**head, **out}
 
 
-def run_job(job: Job) -> PoolResult:
-    """Fit one job in this process (compiling at most once per model structure)."""
+def _exact_only(job: Job) -> dict[str, Any]:
+    """The exact posterior's summaries and the REML line, without sampling."""
+    from peerevidence.stats.exact import summarise
+    from peerevidence.stats.frequentist import random_effects
+    from peerevidence.stats.summary import ExactSummary, RemlLine, Stat
+
+    data = job.data
+    post = data.exact_posterior(job.priors.mu, job.priors.tau)
+    ex = summarise(post, list(data.labels), with_theta=False)
+    y, v = data.adjusted()
+    exact = ExactSummary(
+        mu=Stat.from_json(ex["mu"]),
+        tau=Stat.from_json(ex["tau"]),
+        theta_new=Stat.from_json({**ex["theta_new"], "q50": None}),
+        p_mu_gt_0=float(ex["p_mu_gt_0"]),
+    )
+    return {
+        "k": data.k,
+        "measure": data.measure,
+        "engine": "exact",
+        "exact": exact.to_json(),
+        "reml": RemlLine.from_json(random_effects(y, v, "REML").summary()).to_json(),
+        "priors": job.priors.as_dict(),
+    }
+
+
+def run_job(job: Job, engine: str = "mcmc") -> PoolResult:
+    """Fit one job in this process. Never raises for a bad analysis: the fit re-samples an
+    analysis that fails the exact check, and an error becomes the result's ``error``."""
     import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = fit(job.data, job.priors, job.sampler, _models(), job.tolerance_sd, job.tolerance_z)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if engine == "exact":
+                return PoolResult(job.name, None, exact_only=_exact_only(job))
+            result = fit(job.data, job.priors, job.sampler, _models(), job.tolerance_sd, job.tolerance_z)
+    except (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError) as exc:
+        return PoolResult(job.name, None, error=f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
     summary = result.summary
     if job.notes:
         summary = replace(summary, notes=(*job.notes, *summary.notes))
     return PoolResult(job.name, summary)
+
+
+def run_jobs(jobs: list[Job], engine: str = "mcmc") -> list[PoolResult]:
+    """Several jobs in one task (fewer round trips to an executor's workers)."""
+    return [run_job(job, engine) for job in jobs]
 
 
 def pool(
@@ -383,12 +453,61 @@ def split_analyses(frame: pd.DataFrame, display: str) -> list[tuple[str, pd.Data
     return groups
 
 
-def run_many(jobs: list[Job], executor: Executor | None = None) -> Iterator[PoolResult]:
-    """Yield results in input order; ``executor`` may be any concurrent.futures Executor."""
+def run_many(
+    jobs: list[Job], executor: Executor | None = None, engine: str = "mcmc", chunk: int = CHUNK
+) -> Iterator[PoolResult]:
+    """Yield results in input order; ``executor`` may be any concurrent.futures Executor
+    (a process pool, or a Dask ``Client.get_executor()``); jobs go to it ``chunk`` at a time."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is not known (accepted: {', '.join(ENGINES)})")
     if executor is None:
         for job in jobs:
-            yield run_job(job)
+            yield run_job(job, engine)
         return
-    futures: list[Future] = [executor.submit(run_job, job) for job in jobs]
+    futures: list[Future] = [
+        executor.submit(run_jobs, jobs[i : i + chunk], engine) for i in range(0, len(jobs), chunk)
+    ]
     for future in futures:
-        yield future.result()
+        yield from future.result()
+
+
+def effective_workers(n_jobs: int, workers: int) -> int:
+    """Worker processes worth starting for ``n_jobs`` analyses (never more than asked)."""
+    return max(1, min(workers, n_jobs // MIN_JOBS_PER_WORKER))
+
+
+def pool_many(
+    jobs: list[Job], workers: int = 1, fmt: str = "jsonl", engine: str = "mcmc"
+) -> tuple[str, list[PoolResult]]:
+    """Run a batch to the end; return the output text (JSON lines or CSV) and the failed
+    results (each with its ``reason``), in input order."""
+    import csv
+    import io
+    import json
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from peerevidence.pooling.store import _jsonable
+
+    n = effective_workers(len(jobs), workers)
+    executor = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn")) if n > 1 else None
+    chunk = max(1, min(CHUNK, len(jobs) // (4 * n) or 1))
+    results: list[PoolResult] = []
+    try:
+        results = list(run_many(jobs, executor, engine, chunk))
+    finally:
+        if executor is not None:
+            executor.shutdown()
+    failed = [r for r in results if not r.ok]
+    dicts = [_jsonable(r.to_dict()) for r in results]
+    if fmt == "jsonl":
+        return "".join(json.dumps(d) + "\n" for d in dicts), failed
+    rows = [flatten(d) for d in dicts]
+    fields: dict[str, None] = {}
+    for row in rows:
+        fields.update(dict.fromkeys(row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(fields), lineterminator="\n", restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return (buf.getvalue() if rows else ""), failed

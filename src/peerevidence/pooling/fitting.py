@@ -62,6 +62,9 @@ class Analysis:
                 "bias_mean": d.bias_mean,
                 "bias_var": d.bias_var,
                 "inflation": d.inflation,
+                "bias_group": d.bias_group,
+                "group_var": d.group_var,
+                "group_names": list(d.group_names),
                 "priors": self.priors.as_dict(),
                 "sampler": self.sampler.model_dump(),
                 "tolerance": [self.tolerance_sd, self.tolerance_z],
@@ -98,22 +101,41 @@ def priors_for(outcome: Outcome, config: AnalysisConfig) -> Priors:
     return Priors(parse_mu_prior(mu), parse_tau_prior(tau))
 
 
-def _bias_arrays(
-    rows: pd.DataFrame, config: AnalysisConfig, apply: bool
-) -> tuple[FloatArray, FloatArray, FloatArray] | tuple[None, None, None]:
-    if not apply or not config.design_bias:
-        return None, None, None
-    mean: list[float] = []
-    var: list[float] = []
-    infl: list[float] = []
-    for design in rows["design"]:
-        b = config.design_bias.get(design)
-        mean.append(b.mean if b else 0.0)
-        var.append(b.sd**2 if b else 0.0)
-        infl.append(b.inflation if b else 1.0)
-    if not any(mean) and not any(var) and all(x == 1.0 for x in infl):
-        return None, None, None
-    return np.array(mean), np.array(var), np.array(infl)
+@dataclass(frozen=True)
+class BiasTerms:
+    """Per-study bias terms of one analysis (all None when no study has any)."""
+
+    mean: np.ndarray | None = None
+    study_var: np.ndarray | None = None
+    inflation: np.ndarray | None = None
+    group: np.ndarray | None = None
+    group_var: np.ndarray | None = None
+    group_names: tuple[str, ...] = ()
+
+
+def _bias_arrays(rows: pd.DataFrame, config: AnalysisConfig, apply: bool, measure: str) -> BiasTerms:
+    """The design-bias terms from the table for the outcome's scale: every study of a design
+    in the table shares that design's bias (one group per design present)."""
+    table = config.design_bias.table(measure) if apply else {}
+    if not table:
+        return BiasTerms()
+    designs = list(rows["design"])
+    present = sorted({d for d in designs if d in table and table[d].sd > 0})
+    index = {d: i for i, d in enumerate(present)}
+    mean = np.array([table[d].mean if d in table else 0.0 for d in designs])
+    study_var = np.array([table[d].study_sd ** 2 if d in table else 0.0 for d in designs])
+    inflation = np.array([table[d].inflation if d in table else 1.0 for d in designs])
+    group = np.array([index.get(d, -1) for d in designs], dtype=int)
+    if not any(mean) and not any(study_var) and np.all(inflation == 1.0) and not present:
+        return BiasTerms()
+    return BiasTerms(
+        mean=mean,
+        study_var=study_var,
+        inflation=inflation,
+        group=group if present else None,
+        group_var=np.array([table[d].sd ** 2 for d in present]) if present else None,
+        group_names=tuple(present),
+    )
 
 
 def plan(
@@ -137,16 +159,19 @@ def plan(
                 continue
             sub = sub.reset_index(drop=True)
             apply_bias = variant == "all" and outcome.kind == "intervention_effect"
-            bias_mean, bias_var, inflation = _bias_arrays(sub, config, apply_bias)
+            bias = _bias_arrays(sub, config, apply_bias, outcome.measure)
             name = oid if variant == "all" else f"{oid}--{variant}"
             data = FitData(
                 labels=tuple(sub["study"]),
                 yi=sub["yi"].to_numpy(float),
                 vi=sub["vi"].to_numpy(float),
-                bias_mean=bias_mean,
-                bias_var=bias_var,
-                inflation=inflation,
+                bias_mean=bias.mean,
+                bias_var=bias.study_var,
+                inflation=bias.inflation,
                 measure=outcome.measure,
+                bias_group=bias.group,
+                group_var=bias.group_var,
+                group_names=bias.group_names,
             )
             settings = sampler.model_copy(update={"seed": derived_seed(sampler.seed, oid)})
             analyses.append(

@@ -268,15 +268,16 @@ class _Checker:
             self._prior(file, lines, ("sensitivity_tau", j), spec, tau=True)
         for j, spec in enumerate(cfg.sensitivity_mu):
             self._prior(file, lines, ("sensitivity_mu", j), spec, tau=False)
-        for design in cfg.design_bias:
-            if design not in DESIGNS_WITH_BIAS:
-                self.err(
-                    file,
-                    lines,
-                    ("design_bias", design),
-                    f"'{design}' is not a non-randomised or pilot design",
-                    ", ".join(DESIGNS_WITH_BIAS),
-                )
+        for scale, table in (("smd", cfg.design_bias.smd), ("log_ratio", cfg.design_bias.log_ratio)):
+            for design in table:
+                if design not in DESIGNS_WITH_BIAS:
+                    self.err(
+                        file,
+                        lines,
+                        ("design_bias", scale, design),
+                        f"'{design}' is not a non-randomised or pilot design",
+                        ", ".join(DESIGNS_WITH_BIAS),
+                    )
         cfile = self.base.paths.rel(self.base.paths.certainty)
         first_override: dict[str, int] = {}
         for i, item in enumerate(self.base.certainty.overrides):

@@ -556,21 +556,32 @@ PRIOR_MU = re.compile(r"^normal:(-?[0-9.eE+-]+):([0-9.eE+-]+)$")
 
 
 class SamplerSettings(Model):
-    draws: Annotated[int, Field(ge=10)] = 1000
-    tune: Annotated[int, Field(ge=10)] = 1000
+    """nutpie settings per sampling round, and when to top up with another round of chains."""
+
+    draws: Annotated[int, Field(ge=10)] = 500
+    tune: Annotated[int, Field(ge=10)] = 150
     chains: Annotated[int, Field(ge=1, le=16)] = 4
     seed: Annotated[int, Field(ge=0)] = 20150703
     target_accept: Annotated[float, Field(gt=0.5, lt=1)] = 0.9
+    # another round of `chains` chains while bulk ESS < target_ess or R-hat > target_rhat
+    target_ess: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 1100
+    target_rhat: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 1.008
+    max_rounds: Annotated[int, Field(ge=0, le=20)] = 3
 
 
 class BiasSetting(Model):
-    """Design-specific bias for non-randomised evidence (Turner et al. 2009; Welton et al. 2009).
+    """Design-specific bias for non-randomised evidence (Welton et al. 2009; Turner et al. 2009),
+    on the outcome's scale.
 
-    A study of this design enters as ``y_i - mean`` with variance ``v_i * inflation + sd**2``.
+    The studies of this design share one bias ``beta ~ N(mean, sd^2)`` (``sd``: uncertainty
+    about the design's mean bias); ``study_sd`` adds study-level spread of the bias around
+    beta (variance ``study_sd^2`` per study). ``inflation`` multiplies the study's variance: it
+    is in neither paper and is a sensitivity option only (default 1: none).
     """
 
     mean: Finite = 0.0
     sd: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    study_sd: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
     inflation: Annotated[float, Field(ge=1, allow_inf_nan=False)] = 1.0
 
 
@@ -612,6 +623,26 @@ class RepresentativeSD(Model):
     source: NonEmpty
 
 
+class DesignBias(Model):
+    """Design-bias tables per scale: ``smd`` for standardised mean differences, ``log_ratio``
+    for log odds / risk / hazard ratios. Other pooled measures (MD in the outcome's own units,
+    Fisher's z) have no table and are pooled without design-bias terms."""
+
+    smd: dict[str, BiasSetting] = {}
+    log_ratio: dict[str, BiasSetting] = {}
+
+    def designs(self) -> list[str]:
+        return sorted(set(self.smd) | set(self.log_ratio))
+
+    def table(self, measure: str) -> dict[str, BiasSetting]:
+        """The table for an outcome's measure (SMD/MD: ``smd``; OR/RR/HR: ``log_ratio``)."""
+        if measure in ("logOR", "logRR", "logHR"):
+            return self.log_ratio
+        if measure == "SMD":
+            return self.smd
+        return {}
+
+
 class OutcomeAnalysis(Model):
     prior_mu: str | None = None
     prior_tau: str | None = None
@@ -634,7 +665,7 @@ class AnalysisConfig(Model):
     sampler: SamplerSettings = SamplerSettings()
     tolerance_sd: Positive = 0.1
     tolerance_z: Positive = 5.0
-    design_bias: dict[str, BiasSetting] = {}
+    design_bias: DesignBias = DesignBias()
     outcomes: dict[str, OutcomeAnalysis] = {}
     sensitivity_tau: list[NonEmpty] = [
         "halfnormal:0.25",

@@ -172,6 +172,7 @@ class ExactPosterior:
     mu_prior: Prior = field(repr=False)
     moments_exist: bool = True  # all of moments_exist(k, priors) hold; see .moments for each
     panel_cum: np.ndarray = field(default=None, repr=False)  # P(tau < panel start)
+    shared: SharedBias | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ mixtures
     def _mixture_cdf(self, x: float, means: np.ndarray, variances: np.ndarray) -> float:
@@ -182,9 +183,14 @@ class ExactPosterior:
     ) -> Summary:
         mean = float(np.sum(self.weight * means))
         var = float(np.sum(self.weight * (variances + means**2)) - mean**2)
-        qs = [
-            float(mixture_quantiles(q, means[None, :], variances[None, :], self.weight)[0]) for q in QUANTILES
-        ]
+        n = len(QUANTILES)  # the three quantiles in one vectorised solve (one row each)
+        rows = mixture_quantiles(
+            np.array(QUANTILES),
+            np.repeat(means[None, :], n, 0),
+            np.repeat(variances[None, :], n, 0),
+            self.weight,
+        )
+        qs = [float(x) for x in rows]
         return Summary(mean if has_mean else None, math.sqrt(max(var, 0.0)) if has_sd else None, *qs)
 
     @property
@@ -215,12 +221,37 @@ class ExactPosterior:
             b = self.v[sel, None] / (self.v[sel, None] + t2[None, :])  # (studies, nodes)
             means = (1 - b) * self.y[sel, None] + b * self.m[None, :]
             variances = np.maximum(b * t2[None, :] + b**2 * self.s2[None, :], 1e-300)
+            if self.shared is not None and self.shared.var.size:
+                means, variances = self._shared_theta(sel, b, means, variances)
             mean = means @ self.weight
             var = (variances + means**2) @ self.weight - mean**2
             qs = np.column_stack([mixture_quantiles(q, means, variances, self.weight) for q in QUANTILES])
             for j in range(sel.size):
                 out.append(Summary(float(mean[j]), math.sqrt(max(float(var[j]), 0.0)), *map(float, qs[j])))
         return out
+
+    def _shared_theta(self, sel, b, means, variances):
+        """theta_i | tau, y when study i shares a design bias beta_g with others: given
+        (mu, beta_g) theta_i is normal with shrinkage b; (mu, beta_g) | tau, y is bivariate
+        normal with beta_g | mu ~ N(h (B_g - mu A_g), h), h = s_g^2 / (1 + s_g^2 A_g)."""
+        sh = self.shared
+        w = 1.0 / (self.v[None, :] + self.tau[:, None] ** 2)  # (nodes, k)
+        u = sh.onehot()
+        ga, gb = w @ u, (w * self.y[None, :]) @ u  # (nodes, G)
+        h = sh.var[None, :] / (1.0 + sh.var[None, :] * ga)
+        e_beta = h * (gb - self.m[:, None] * ga)
+        v_beta = h + (h * ga) ** 2 * self.s2[:, None]
+        c_mu_beta = -h * ga * self.s2[:, None]
+        g = np.asarray(sh.group, int)[sel]
+        has = g >= 0
+        if not np.any(has):
+            return means, variances
+        gi = np.where(has, g, 0)
+        eb, vb, cb = e_beta[:, gi].T, v_beta[:, gi].T, c_mu_beta[:, gi].T  # (studies, nodes)
+        new_means = means - np.where(has[:, None], (1 - b) * eb, 0.0)
+        extra = (1 - b) ** 2 * vb - 2 * b * (1 - b) * cb
+        new_var = np.maximum(variances + np.where(has[:, None], extra, 0.0), 1e-300)
+        return new_means, new_var
 
     def p_mu_gt(self, x: float = 0.0) -> float:
         return 1.0 - self._mixture_cdf(x, self.m, self.s2)
@@ -251,7 +282,13 @@ class ExactPosterior:
             if self.tau_cdf(lo) >= q:
                 qs.append(0.0)
                 continue
-            qs.append(float(_brentq(lambda t, q=q: self.tau_cdf(t) - q, lo, hi)))
+            # bracket: the panel whose cumulative mass passes q (one panel, not the whole range)
+            j = int(np.searchsorted(self.panel_cum, q, side="right")) - 1
+            j = min(max(j, 0), self.panel_edges.size - 2)
+            a, b = float(np.exp(self.panel_edges[j])), float(np.exp(self.panel_edges[j + 1]))
+            if not (self.tau_cdf(a) <= q <= self.tau_cdf(b)):
+                a, b = lo, hi
+            qs.append(float(_brentq(lambda t, q=q: self.tau_cdf(t) - q, a, b)))
         m = self.moments
         mean = float(np.sum(self.weight * self.tau))
         var = float(np.sum(self.weight * self.tau**2) - mean**2)
@@ -263,46 +300,92 @@ class ExactPosterior:
     _norm: float = 1.0
 
 
-def _conditionals(tau: np.ndarray, y: np.ndarray, v: np.ndarray, mu_prior: Prior, cells: int = 2_000_000):
+def _conditionals(
+    tau: np.ndarray,
+    y: np.ndarray,
+    v: np.ndarray,
+    mu_prior: Prior,
+    cells: int = 2_000_000,
+    shared: SharedBias | None = None,
+):
     """For each tau: (log marginal likelihood of y, E[mu|tau,y], Var[mu|tau,y]).
 
     Evaluated in blocks of tau values so that no intermediate array exceeds ``cells``
     numbers (k = 10,000 studies would otherwise need gigabytes)."""
     block = max(1, cells // max(y.size, 1))
     if tau.size > block:
-        parts = [_conditionals_block(tau[i : i + block], y, v, mu_prior) for i in range(0, tau.size, block)]
+        parts = [
+            _conditionals_block(tau[i : i + block], y, v, mu_prior, shared) for i in range(0, tau.size, block)
+        ]
         return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))
-    return _conditionals_block(tau, y, v, mu_prior)
+    return _conditionals_block(tau, y, v, mu_prior, shared)
 
 
-def _conditionals_block(tau: np.ndarray, y: np.ndarray, v: np.ndarray, mu_prior: Prior):
+@dataclass(frozen=True)
+class SharedBias:
+    """Biases shared by the studies of one design: ``beta_g ~ N(0, var[g])`` added to every
+    study with ``group == g`` (``-1``: none); the bias means are already subtracted from y."""
+
+    group: np.ndarray  # (k,) int
+    var: np.ndarray  # (G,)
+
+    def onehot(self) -> np.ndarray:
+        g = np.asarray(self.group, int)
+        out = np.zeros((g.size, self.var.size))
+        rows = np.nonzero(g >= 0)[0]
+        out[rows, g[rows]] = 1.0
+        return out
+
+
+def _group_sums(w: np.ndarray, wr: np.ndarray, wr2: np.ndarray, shared: SharedBias | None):
+    """Effective (A, B, C, log q) after integrating out every shared bias (Woodbury identity and
+    matrix determinant lemma for one rank-one term per design); A, B, C are the sums of
+    w, w r, w r^2 over studies (rows: tau values)."""
+    if shared is None or shared.var.size == 0:
+        return w.sum(axis=1), wr.sum(axis=1), wr2.sum(axis=1), 0.0
+    u = shared.onehot()  # (k, G)
+    ga, gb = w @ u, wr @ u  # (n_tau, G)
+    q = 1.0 + shared.var[None, :] * ga
+    free = 1.0 - u.sum(axis=1)  # studies without a shared bias
+    a = w @ free + (ga / q).sum(axis=1)
+    b = wr @ free + (gb / q).sum(axis=1)
+    c = wr2.sum(axis=1) - (shared.var[None, :] * gb**2 / q).sum(axis=1)
+    return a, b, c, np.log(q).sum(axis=1)
+
+
+def _conditionals_block(
+    tau: np.ndarray, y: np.ndarray, v: np.ndarray, mu_prior: Prior, shared: SharedBias | None = None
+):
     t2 = tau[:, None] ** 2
     s2i = v[None, :] + t2  # (n_tau, k)
     w = 1.0 / s2i
-    sw = w.sum(axis=1)
-    swy = (w * y[None, :]).sum(axis=1)
     log_det_d = np.log(s2i).sum(axis=1)
     k = y.size
     if mu_prior.family == "normal":
         m0, s0 = mu_prior.params
         r = y[None, :] - m0
-        swr = (w * r).sum(axis=1)
-        swr2 = (w * r**2).sum(axis=1)
+        sw, swr, swr2, log_q = _group_sums(w, w * r, w * r**2, shared)
         a = 1.0 + s0**2 * sw
         quad = swr2 - s0**2 * swr**2 / a
-        loglik = -0.5 * (k * math.log(2 * math.pi) + log_det_d + np.log(a) + quad)
+        loglik = -0.5 * (k * math.log(2 * math.pi) + log_det_d + log_q + np.log(a) + quad)
         prec = 1.0 / s0**2 + sw
-        m = (m0 / s0**2 + swy) / prec
+        m = m0 + swr / prec
         return loglik, m, 1.0 / prec
     # flat prior on mu: integrate mu out of the likelihood
+    r = np.broadcast_to(y[None, :], w.shape)
+    sw, swy, swy2, log_q = _group_sums(w, w * r, w * r**2, shared)
     m = swy / sw
-    quad = (w * (y[None, :] - m[:, None]) ** 2).sum(axis=1)
-    loglik = -0.5 * ((k - 1) * math.log(2 * math.pi) + log_det_d + np.log(sw) + quad)
+    quad = swy2 - swy**2 / sw
+    loglik = -0.5 * ((k - 1) * math.log(2 * math.pi) + log_det_d + log_q + np.log(sw) + quad)
     return loglik, m, 1.0 / sw
 
 
-def exact_posterior(yi, vi, mu_prior: Prior, tau_prior: Prior) -> ExactPosterior:
-    """Discretise the posterior of tau; see the module docstring for the method."""
+def exact_posterior(
+    yi, vi, mu_prior: Prior, tau_prior: Prior, shared: SharedBias | None = None
+) -> ExactPosterior:
+    """Discretise the posterior of tau; see the module docstring for the method.
+
+    ``shared``: biases shared by the studies of a design, integrated out analytically."""
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)
     if y.size == 0 or y.shape != v.shape or np.any(~np.isfinite(y)) or np.any(~(v > 0)):
@@ -313,7 +396,7 @@ def exact_posterior(yi, vi, mu_prior: Prior, tau_prior: Prior) -> ExactPosterior
     def log_density_s(s: np.ndarray) -> np.ndarray:
         """log posterior density of s = log tau (unnormalised): log p(tau) + log L + s."""
         tau = np.exp(s)
-        loglik, _, _ = _conditionals(tau, y, v, mu_prior)
+        loglik, _, _ = _conditionals(tau, y, v, mu_prior, shared=shared)
         return tau_prior.logpdf(tau) + loglik + s
 
     # a scale for tau that the data or the prior make plausible: the search grid spans
@@ -339,7 +422,7 @@ def exact_posterior(yi, vi, mu_prior: Prior, tau_prior: Prior) -> ExactPosterior
     raw = s_weights * np.exp(log_d - log_max)
     norm = float(raw.sum())
     tau = np.exp(s_nodes)
-    _, m, s2 = _conditionals(tau, y, v, mu_prior)
+    _, m, s2 = _conditionals(tau, y, v, mu_prior, shared=shared)
     k = y.size
     moments = moments_exist(k, mu_prior, tau_prior).all  # every mean and SD exists
     post = ExactPosterior(
@@ -354,6 +437,7 @@ def exact_posterior(yi, vi, mu_prior: Prior, tau_prior: Prior) -> ExactPosterior
         tau_prior=tau_prior,
         mu_prior=mu_prior,
         moments_exist=moments,
+        shared=shared,
     )
     per_panel = (raw / norm).reshape(N_PANELS, -1).sum(axis=1)
     post.panel_cum = np.concatenate([[0.0], np.cumsum(per_panel)])

@@ -58,7 +58,11 @@ def _sensitivity_rows(
     from peerevidence.pooling.store import digest, dumps
 
     y, v = fit.analysis.data.adjusted()
-    key = digest({"y": y, "v": v, "grid": grid, "version": 1})
+    shared = fit.analysis.data.shared()
+    key = digest(
+        {"y": y, "v": v, "grid": grid, "version": 1}
+        | ({} if shared is None else {"group": shared.group, "group_var": shared.var})
+    )
     path = cache_dir / f"{key}.json" if cache_dir else None
     raw: list[dict[str, Any]]
     if path is not None and path.exists():
@@ -66,7 +70,7 @@ def _sensitivity_rows(
     else:
         raw = []
         for mu, tau in grid:
-            post = exact_posterior(y, v, parse_mu_prior(mu), parse_tau_prior(tau))
+            post = exact_posterior(y, v, parse_mu_prior(mu), parse_tau_prior(tau), shared=shared)
             m, t = post.mu(), post.tau_summary()
             raw.append(
                 {

@@ -604,8 +604,10 @@ def _analysis_view(ctx: Context, fit: AnalysisFit) -> dict[str, Any]:
         "exact": s.exact.to_json(),
         "priors": dict(s.priors),
         "notes": list(s.notes),
-        "bias_designs": sorted({design_word(x) for x in designs if x in ctx.base.analysis.design_bias})
-        if a.data.bias_mean is not None or a.data.bias_var is not None or a.data.inflation is not None
+        "bias_designs": sorted(
+            {design_word(x) for x in designs if x in ctx.base.analysis.design_bias.table(a.outcome.measure)}
+        )
+        if a.data.bias_mean is not None or a.data.bias_group is not None
         else [],
         "sampler": dict(prov.sampler) if prov else a.sampler.model_dump(),
         "key": short_hash(fit.key),

@@ -226,7 +226,7 @@ def design_bias_rows(ctx: Context, analysis: Any) -> list[dict[str, str]]:
     out = []
     seen = set()
     for design in analysis.rows["design"]:
-        b = ctx.base.analysis.design_bias.get(design)
+        b = ctx.base.analysis.design_bias.table(analysis.outcome.measure).get(design)
         if b is None or design in seen:
             continue
         seen.add(design)
@@ -235,6 +235,7 @@ def design_bias_rows(ctx: Context, analysis: Any) -> list[dict[str, str]]:
                 "design": design_word(design),
                 "mean": fmt(b.mean),
                 "sd": fmt(b.sd),
+                "study_sd": fmt(b.study_sd),
                 "inflation": fmt(b.inflation),
             }
         )

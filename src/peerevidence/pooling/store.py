@@ -176,7 +176,7 @@ def netcdf_size(idata: Any) -> int:
     """A generous estimate of an InferenceData's netCDF size: its arrays plus 64 kB a group
     and 25% for HDF5's own structures."""
     groups = idata.groups()
-    raw = sum(int(idata[g].nbytes) for g in groups)
+    raw = idata.nbytes() if hasattr(idata, "nbytes") else sum(int(idata[g].nbytes) for g in groups)
     return int(raw * 1.25) + 65536 * (len(groups) + 1)
 
 

@@ -304,6 +304,12 @@ class PosteriorData:
     def groups(self) -> list[str]:
         return list(self.GROUPS)
 
+    def nbytes(self) -> int:
+        """Bytes of every stored array (what the netCDF file will hold, before overhead)."""
+        return sum(
+            int(np.asarray(values).nbytes) for g in self._groups.values() for _, values in g.variables.values()
+        )
+
     def _view(self, name: str) -> Any:
         if name not in self._views:
             self._views[name] = self._groups[name].dataset()

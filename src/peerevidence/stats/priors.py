@@ -79,7 +79,7 @@ RHODES2015_ALIASES: dict[str, str] = {"any": "overall"}
 
 LOGT_DF = 5.0
 _LOG_NORM = -0.5 * math.log(2 * math.pi)
-_T5_CONST = (
+_T5_CONST = float(
     special.gammaln((LOGT_DF + 1) / 2) - special.gammaln(LOGT_DF / 2) - 0.5 * math.log(LOGT_DF * math.pi)
 )
 

@@ -127,7 +127,7 @@ def machine_busy_s() -> float:
         fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     except OSError:  # pragma: no cover
         return float("nan")
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
@@ -221,7 +221,7 @@ def model_version() -> str:
         from peerevidence.stats.model import MODEL_VERSION
 
         return MODEL_VERSION
-    except Exception:  # noqa: BLE001 - reported, not needed
+    except Exception:  # reported, not needed
         return "?"
 
 
@@ -458,7 +458,7 @@ def project_analyses() -> tuple[list[dict[str, Any]], str]:
             )
             entry["names"].append(a.name)
         return list(by_key.values()), "pipeline.plan (evidence_table of the checkout)"
-    except Exception as exc:  # noqa: BLE001 - fall back to the stored fits
+    except Exception as exc:  # fall back to the stored fits
         log(f"project could not be planned ({exc!r}); reading reports/fits/*.json")
     from peerevidence.records.schema import SamplerSettings
     from peerevidence.stats.model import FitData, Priors
@@ -2076,7 +2076,7 @@ def main(argv: list[str] | None = None) -> int:
         src_before = src_digest()
         try:
             res = sec.func(Context(quick=args.quick, machine=machine))
-        except Exception:  # noqa: BLE001 - record and go on with the other sections
+        except Exception:  # record and go on with the other sections
             tb = traceback.format_exc()
             log(f"{name} FAILED:\n{tb}")
             res = Result(

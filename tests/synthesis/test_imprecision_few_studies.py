@@ -3,9 +3,8 @@ study's CI for k = 1), not on the credible interval the tau prior widens (issue 
 
 from __future__ import annotations
 
-from synthesis.test_certainty_paths import fake_fit, rows, step
-
 from peerevidence.synthesis.certainty import certainty_of
+from synthesis.test_certainty_paths import fake_fit, rows, step
 
 # fake_fit's REML line: mu 0.3, CI 0.1 to 0.5 (excludes 0, no MID crossed); n 300 per study.
 WIDE_CRI = (-0.3, 0.3, 0.9)  # crosses -MID and +MID: two levels if judged on the CrI

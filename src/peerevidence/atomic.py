@@ -12,6 +12,10 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @contextlib.contextmanager
@@ -91,7 +95,7 @@ def csv_safe(value: object) -> object:
     return value
 
 
-def csv_text(frame, **to_csv) -> str:
+def csv_text(frame: pd.DataFrame, **to_csv: Any) -> str:
     """CSV text of a pandas DataFrame with formula-like text escaped (see :func:`csv_safe`).
 
     Keyword arguments go to ``DataFrame.to_csv`` (``index=False`` unless given).
@@ -104,9 +108,9 @@ def csv_text(frame, **to_csv) -> str:
             safe[col] = safe[col].map(csv_safe)
     safe.columns = [csv_safe(c) for c in safe.columns]
     to_csv.setdefault("index", False)
-    return safe.to_csv(**to_csv)
+    return cast(str, safe.to_csv(**to_csv))  # pandas ships no type information
 
 
-def write_csv(target: Path, frame, root: Path | None = None, **to_csv) -> None:
+def write_csv(target: Path, frame: pd.DataFrame, root: Path | None = None, **to_csv: Any) -> None:
     """Write a pandas DataFrame as CSV atomically, formula-like text escaped."""
     write_text(target, csv_text(frame, **to_csv), root)

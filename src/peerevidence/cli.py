@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
 from peerevidence.errors import PeerEvidenceError, UsageError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from peerevidence.interchange.importers import Draft
+    from peerevidence.pooling.fitting import RunResult
+    from peerevidence.run import ReportResult
+
+F = TypeVar("F", bound=Callable[..., Any])  # a click command function, before click wraps it
 
 out = Console(highlight=False, soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 160)
 err = Console(
@@ -104,7 +114,7 @@ def new_record(key: str, project: Path) -> None:
 # ----------------------------------------------------------------------------- sampling options
 
 
-def _sampler_options(func):
+def _sampler_options(func: F) -> F:
     func = click.option(
         "--seed",
         type=click.IntRange(min=0),
@@ -123,7 +133,7 @@ def _sampler_options(func):
     return func
 
 
-def _overrides(draws: int | None, chains: int | None, seed: int | None) -> dict:
+def _overrides(draws: int | None, chains: int | None, seed: int | None) -> dict[str, int]:
     return {k: v for k, v in (("draws", draws), ("chains", chains), ("seed", seed)) if v is not None}
 
 
@@ -146,14 +156,19 @@ class _Progress:
             )
             self.task = self.bar.add_task("fitting", total=total)
 
-    def __enter__(self):
+    def __enter__(self) -> _Progress:
         if self.bar:
             self.bar.__enter__()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self.bar:
-            self.bar.__exit__(*exc)
+            self.bar.__exit__(exc_type, exc, tb)
 
     def __call__(self, name: str, status: str, seconds: float) -> None:
         if self.quiet:
@@ -171,7 +186,7 @@ class _Progress:
             _say(err, f"{name:<44} {status:<7} {seconds:6.2f}s")
 
 
-def _fit_report(result, quiet: bool) -> None:
+def _fit_report(result: RunResult, quiet: bool) -> None:
     reused = sum(f.reused for f in result.fits)
     if not quiet:
         _say(
@@ -190,7 +205,7 @@ def _fit_report(result, quiet: bool) -> None:
         )
 
 
-def _fit_options(func):
+def _fit_options(func: F) -> F:
     """The options `fit` and `run` share."""
     func = click.option("--quiet", "-q", is_flag=True, help="No progress output.")(func)
     func = click.option("--force", is_flag=True, help="Refit every analysis, ignoring the cache.")(func)
@@ -203,7 +218,15 @@ def _fit_options(func):
 
 @cli.command("fit")
 @_fit_options
-def fit_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force, quiet) -> None:
+def fit_cmd(
+    project: Path,
+    outcomes: tuple[str, ...],
+    draws: int | None,
+    chains: int | None,
+    seed: int | None,
+    force: bool,
+    quiet: bool,
+) -> None:
     """Fit the Bayesian random-effects model for every outcome with poolable data."""
     from peerevidence.pooling.fitting import run_fits
 
@@ -214,7 +237,7 @@ def fit_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force
         sys.exit(1)
 
 
-def _prior_options(func):
+def _prior_options(func: F) -> F:
     func = click.option(
         "--prior-tau",
         default="halfnormal:0.5",
@@ -228,7 +251,7 @@ def _prior_options(func):
     return func
 
 
-def _columns_option(func):
+def _columns_option(func: F) -> F:
     return click.option(
         "--columns",
         type=click.Choice(["yi", "raw"]),
@@ -263,7 +286,18 @@ def _pool_setup(prior_mu: str, prior_tau: str, draws, chains, seed):
 @click.option("--mods", default="", help="Meta-regression on these CSV columns (comma-separated).")
 @click.option("--subgroup", default=None, help="Subgroup analysis by this CSV column.")
 def pool_cmd(
-    file: Path, measure, columns, prior_mu, prior_tau, draws, chains, seed, as_json, loo, mods, subgroup
+    file: Path,
+    measure: str | None,
+    columns: str | None,
+    prior_mu: str,
+    prior_tau: str,
+    draws: int | None,
+    chains: int | None,
+    seed: int | None,
+    as_json: bool,
+    loo: bool,
+    mods: str,
+    subgroup: str | None,
 ) -> None:
     """Pool one CSV of studies (metafor-style columns) with the Bayesian model."""
     import json
@@ -310,7 +344,7 @@ def pool_cmd(
         sys.exit(1)
 
 
-def _print_extras(extras: dict) -> None:
+def _print_extras(extras: Mapping[str, Any]) -> None:
     for row in extras.get("loo", []):
         m = row["mu"]
         _say(
@@ -347,11 +381,11 @@ def _print_extras(extras: dict) -> None:
         _say(out, f"test for subgroup differences: QM({te['qm_df']}) = {te['qm']:.4g}, p = {te['qm_p']:.4g}")
 
 
-def _fmt(x) -> str:
+def _fmt(x: float | None) -> str:
     return "NA" if x is None else f"{x:.4g}"
 
 
-def _print_pool(r: dict) -> None:
+def _print_pool(r: Mapping[str, Any]) -> None:
     from rich.table import Table
 
     t = Table(title=f"k = {r['k']}, measure {r['measure']}; priors {r['priors']['mu']}, {r['priors']['tau']}")
@@ -515,7 +549,7 @@ def coverage_cmd(project: Path, out_file: Path | None) -> None:
 # ----------------------------------------------------------------------------- report and run
 
 
-def _report_lines(report, quiet: bool) -> None:
+def _report_lines(report: ReportResult, quiet: bool) -> None:
     if quiet:
         return
     if report.rendered:
@@ -543,7 +577,15 @@ def report_cmd(project: Path, quiet: bool) -> None:
 
 @cli.command("run")
 @_fit_options
-def run_cmd(project: Path, outcomes: tuple[str, ...], draws, chains, seed, force, quiet) -> None:
+def run_cmd(
+    project: Path,
+    outcomes: tuple[str, ...],
+    draws: int | None,
+    chains: int | None,
+    seed: int | None,
+    force: bool,
+    quiet: bool,
+) -> None:
     """validate -> fit -> synthesise -> HTML report (the main job)."""
     from peerevidence.errors import ValidationFailed
     from peerevidence.run import run_project
@@ -614,7 +656,7 @@ def reconcile_cmd(a: Path, b: Path, out: Path | None) -> None:
         sys.exit(1)
 
 
-def _write_drafts(drafts, project: Path) -> None:
+def _write_drafts(drafts: list[Draft], project: Path) -> None:
     from peerevidence.interchange.importers import write_drafts
     from peerevidence.records.project import ProjectPaths
 

@@ -8,6 +8,7 @@ with PyMC (few draws) and renders from the real fits and the real synthesis.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import re
 import subprocess
@@ -342,7 +343,7 @@ def test_headings_never_skip_a_level(project):
     for name, data in html_files(project / "reports").items():
         levels = [int(h) for h in re.findall(rb"<h([1-6])[\s>]", data)]
         assert levels and levels[0] == 1, name
-        jumps = [(a, b) for a, b in zip(levels, levels[1:], strict=False) if b > a + 1]
+        jumps = [(a, b) for a, b in itertools.pairwise(levels) if b > a + 1]
         assert not jumps, (name, jumps)
 
 

@@ -43,7 +43,7 @@ def _column(frame: pd.DataFrame, name: str, display: str, k: int) -> list[object
         raise DataError(f"{display}: moderator '{name}' is empty for {', '.join(missing[:5])}")
     cleaned = [v.strip() if isinstance(v, str) else v for v in values]
     try:  # a column of numbers is a continuous moderator (CSV cells arrive as text)
-        return [float(v) for v in cleaned]  # type: ignore[arg-type]
+        return [float(v) for v in cleaned]
     except (TypeError, ValueError):
         return [str(v) for v in cleaned]
 

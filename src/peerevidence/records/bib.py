@@ -11,11 +11,15 @@ import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import bibtexparser
 from bibtexparser.model import DuplicateBlockKeyBlock, Entry, ParsingFailedBlock
 
 from peerevidence.errors import RecordError
+
+if TYPE_CHECKING:
+    from pylatexenc.latex2text import LatexNodes2Text
 
 _FALLBACK = [
     (re.compile(r"\\[\"']\{?(\w)\}?"), r"\1"),
@@ -27,7 +31,7 @@ _VERBATIM = {"doi", "url", "eprint", "file"}  # identifiers: never converted
 
 
 @functools.cache
-def _converter():
+def _converter() -> LatexNodes2Text:
     from pylatexenc.latex2text import LatexNodes2Text
 
     return LatexNodes2Text(math_mode="text", strict_latex_spaces=True)
@@ -37,7 +41,8 @@ def _latex_to_text(text: str) -> str:
     """LaTeX markup to Unicode with pylatexenc: ``M{\\"u}ller`` -> Müller, ``{\\O}`` -> Ø,
     ``\\textit{Peer}`` -> Peer, ``\\&`` -> &."""
     try:
-        return _converter().latex_to_text(_BARE_PERCENT.sub(r"\\%", text))
+        # pylatexenc ships no type information
+        return cast(str, _converter().latex_to_text(_BARE_PERCENT.sub(r"\\%", text)))
     except Exception:  # pylatexenc is tolerant; should it still fail, strip the markup
         for pattern, repl in _FALLBACK:
             text = pattern.sub(repl, text)
@@ -159,7 +164,8 @@ def parse_bibtex(text: str, display_path: str = "references.bib") -> tuple[Bibli
     level = parser_log.level
     parser_log.setLevel(logging.CRITICAL)  # its warnings would duplicate our located errors
     try:
-        library = bibtexparser.parse_string(text)
+        # parse_string is bibtexparser v2's documented entry point; its __init__ lacks __all__
+        library = bibtexparser.parse_string(text)  # type: ignore[attr-defined]
     except Exception as exc:  # the parser's failure is the input's fault: report, never raise
         msg = " ".join(str(exc).split())[:200] or type(exc).__name__
         return Bibliography({}, display_path), [

@@ -14,6 +14,7 @@ import typing
 from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from peerevidence.errors import RecordError, describe_choices
 from peerevidence.records.schema import RESULT_FORMS
@@ -101,7 +102,7 @@ def _got(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _message(err: dict[str, Any], root: type[BaseModel]) -> tuple[list[str | int], str, str | None]:
+def _message(err: ErrorDetails, root: type[BaseModel]) -> tuple[list[str | int], str, str | None]:
     loc = tuple(err.get("loc", ()))
     kind = err.get("type", "")
     ctx = err.get("ctx") or {}

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -183,7 +183,7 @@ def _load_model(
     errors: list[RecordError],
     required: bool,
     cache_dir: Path | None = None,
-    raw: dict | None = None,
+    raw: dict[str, Any] | None = None,
     root: Path | None = None,
 ) -> tuple[M | None, LineIndex]:
     if not path.exists() and not path.is_symlink():
@@ -267,7 +267,7 @@ def load_project(root: Path, cache: bool = True) -> tuple[EvidenceBase, list[Rec
         errors.append(RecordError(paths.rel(paths.extraction), None, "", "directory not found"))
     for path in paths.record_files():
         display = paths.rel(path)
-        raw: dict = {}
+        raw: dict[str, Any] = {}
         record, lines = _load_model(
             Record, path, display, errors, required=True, cache_dir=cache_dir, raw=raw, root=root
         )

@@ -19,7 +19,17 @@ from pathlib import Path
 from peerevidence.errors import RecordError, describe_choices, sort_errors
 from peerevidence.records.project import EvidenceBase, LoadedRecord, load_project
 from peerevidence.records.routes import measure_route, resolve_direction
-from peerevidence.records.schema import RECORD_MODERATORS, UNPOOLED_FORMS, Outcome
+from peerevidence.records.schema import (
+    RECORD_MODERATORS,
+    UNPOOLED_FORMS,
+    BinaryResult,
+    ChangeModel,
+    ContinuousResult,
+    Outcome,
+    Record,
+    Result,
+    Source,
+)
 from peerevidence.records.yamlio import LineIndex, format_path
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 
@@ -110,7 +120,7 @@ class _Checker:
                 )
             if node.model_source != "peerevidence":
                 self.bib_key(file, lines, ("nodes", i, "model_source"), node.model_source)
-        self._parent_cycles(file, lines)
+        self._parent_cycles(cm, file, lines)
         participants = {q.participant for q in cm.quotes}
         for i, node in enumerate(cm.nodes):
             for j, pid in enumerate(node.quotes):
@@ -174,9 +184,8 @@ class _Checker:
                         warning=True,
                     )
 
-    def _parent_cycles(self, file: str, lines: LineIndex) -> None:
+    def _parent_cycles(self, cm: ChangeModel, file: str, lines: LineIndex) -> None:
         """A node that is its own parent, directly or through others, vanishes from the diagram."""
-        cm = self.base.change_model
         parent = {n.id: n.parent for n in cm.nodes if n.parent is not None}
         for i, node in enumerate(cm.nodes):
             seen, current = [node.id], node.parent
@@ -401,8 +410,9 @@ class _Checker:
                 else:
                     first_poolable[result.outcome] = i
 
-    def _arm_sizes(self, rec, file: str, lines: LineIndex, i: int) -> None:
+    def _arm_sizes(self, rec: Record, file: str, lines: LineIndex, i: int) -> None:
         result = rec.results[i]
+        assert isinstance(result, ContinuousResult | BinaryResult)  # called for arm data only
         size = rec.sample_size
         arm_n = {
             "intervention": getattr(result.intervention, "n", None)
@@ -415,8 +425,9 @@ class _Checker:
             if stated is not None and n is not None and n > stated:
                 self.err(file, lines, ("results", i, arm, leaf), f"{n} exceeds sample_size.{arm} ({stated})")
         whole = size.randomised or size.total
-        if whole is not None and None not in arm_n.values():
-            both = arm_n["intervention"] + arm_n["control"]
+        n_intervention, n_control = arm_n["intervention"], arm_n["control"]
+        if whole is not None and n_intervention is not None and n_control is not None:
+            both = n_intervention + n_control
             if both > whole:
                 self.err(
                     file,
@@ -437,7 +448,9 @@ class _Checker:
         line_text = text[line - 1] if line is not None and 0 < line <= len(text) else None
         return printed_decimals(value, line_text, str(path[-1]))
 
-    def cross_checks(self, rec, file: str, lines: LineIndex, i: int, outcome: Outcome, direction) -> None:
+    def cross_checks(
+        self, rec: Record, file: str, lines: LineIndex, i: int, outcome: Outcome, direction: str | None
+    ) -> None:
         result = rec.results[i]
         base_path: tuple[str | int, ...] = ("results", i)
         text = self._text_lines(file)
@@ -494,11 +507,18 @@ class _Checker:
                 f"({at:.3g} vs {whole:.3g} weeks)",
             )
 
-    def _se_like(self, result, file: str, lines: LineIndex, base_path, outcome: Outcome) -> None:
+    def _se_like(
+        self,
+        result: ContinuousResult,
+        file: str,
+        lines: LineIndex,
+        base_path: tuple[str | int, ...],
+        outcome: Outcome,
+    ) -> None:
         from peerevidence.stats import effects
 
         arms = {"intervention": result.intervention, "control": result.control}
-        g, _ = effects.smd(
+        g_array, _ = effects.smd(
             arms["intervention"].mean,
             arms["intervention"].sd,
             arms["intervention"].n,
@@ -506,7 +526,7 @@ class _Checker:
             arms["control"].sd,
             arms["control"].n,
         )
-        g = float(g)
+        g = float(g_array)
         n = arms["intervention"].n + arms["control"].n
         said: set[str] = set()
         if abs(g) > SE_LIKE_G and n < SE_LIKE_SMALL_N:
@@ -528,7 +548,7 @@ class _Checker:
         for name, arm in arms.items():
             other = arms["control" if name == "intervention" else "intervention"]
             root = math.sqrt(arm.n)
-            reasons = []
+            reasons: list[str] = []
             if root >= 2 and _near(other.sd / arm.sd, root):
                 reasons.append(f"the other arm's SD ({_fmt(other.sd)}) is {other.sd / arm.sd:.1f} times it")
             if usual is not None and root >= 2 and _near(usual.value / arm.sd, root):
@@ -547,9 +567,9 @@ class _Checker:
                 )
 
     # ------------------------------------------------------------------ records that failed their schema
-    def unloaded(self, key: str, data, lines: LineIndex, file: str) -> list[str]:
+    def unloaded(self, key: str, data: object, lines: LineIndex, file: str) -> list[str]:
         """Rules that need no valid schema, on a record that failed it; return marked paths."""
-        marked = []
+        marked: list[str] = []
         for path, problem in _markers(data):
             self.err(file, lines, path, problem)
             marked.append(format_path(path))
@@ -665,7 +685,7 @@ def _near(ratio: float, root: float) -> bool:
     return ratio >= 2 and root / 1.5 <= ratio <= root * 1.5
 
 
-def _raw_refs(value, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+def _raw_refs(value: object, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
     """(path, key) of every ``source.ref`` in raw record data."""
     out: list[tuple[tuple[str | int, ...], str]] = []
     if isinstance(value, dict):
@@ -679,8 +699,8 @@ def _raw_refs(value, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str |
     return out
 
 
-def _sources(rec) -> list[tuple[tuple[str | int, ...], object]]:
-    out: list[tuple[tuple[str | int, ...], object]] = []
+def _sources(rec: Record) -> list[tuple[tuple[str | int, ...], Source]]:
+    out: list[tuple[tuple[str | int, ...], Source]] = []
     if rec.sample_size.source is not None:
         out.append((("sample_size", "source"), rec.sample_size.source))
     if rec.risk_of_bias.source is not None:
@@ -725,7 +745,7 @@ def check_moderators(base: EvidenceBase) -> list[RecordError]:
     for oid, setting in base.analysis.outcomes.items():
         for field_name in ("subgroups", "moderators"):
             for j, name in enumerate(getattr(setting, field_name)):
-                path = ("outcomes", oid, field_name, j)
+                path: tuple[str | int, ...] = ("outcomes", oid, field_name, j)
                 if name not in known:
                     errors.append(
                         RecordError(
@@ -831,7 +851,7 @@ def _marker_problem(text: str) -> str | None:
     return None
 
 
-def _markers(value, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
+def _markers(value: object, path: tuple[str | int, ...] = ()) -> list[tuple[tuple[str | int, ...], str]]:
     """(path, problem) for every text still holding a template placeholder or a reconcile marker."""
     if isinstance(value, str):
         problem = _marker_problem(value)
@@ -897,13 +917,13 @@ def _arm_effect(measure: str, inputs: dict[str, float]) -> float:
         y, _ = fn(inputs["m1"], inputs["s1"], inputs["n1"], inputs["m2"], inputs["s2"], inputs["n2"])
         return float(y)
     cells = effects.table_from_totals(inputs["a"], inputs["n1"], inputs["c"], inputs["n2"])
-    fn = effects.log_rr if measure == "RR" else effects.log_or
-    y, _ = fn(*cells)
+    ratio_fn = effects.log_rr if measure == "RR" else effects.log_or
+    y, _ = ratio_fn(*cells)
     return float(y)
 
 
 def reported_check(
-    result, direction: str | None, printed: dict[str, int], sign: float | None = None
+    result: Result, direction: str | None, printed: dict[str, int], sign: float | None = None
 ) -> ReportedCheck | None:
     """Compare ``result.reported`` with the effect its arm data give, or None if not comparable.
 
@@ -915,6 +935,8 @@ def reported_check(
     rep = result.reported
     if rep is None:
         return None
+    inputs: dict[str, float]
+    rounded: tuple[str, ...]
     if result.form == "continuous" and rep.measure in ("SMD", "g", "MD"):
         inputs = {
             "m1": result.intervention.mean,

@@ -403,7 +403,7 @@ class Covariate(Model):
 
     @field_validator("value")
     @classmethod
-    def _finite_number(cls, value):
+    def _finite_number(cls, value: float | str) -> float | str:
         if isinstance(value, bool):
             raise ValueError("a covariate is a number or a category label, not true/false")
         return value

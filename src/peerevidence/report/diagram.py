@@ -121,7 +121,7 @@ class EdgeStyle:
         return words
 
 
-def node_marker(node: Node, model_source: str) -> str | None:
+def node_marker(node: Node, model_source: str | None) -> str | None:
     """'extension' for our own nodes, 'later' for nodes taken from a later paper, else None."""
     if node.model_source == "peerevidence":
         return "extension"
@@ -130,7 +130,7 @@ def node_marker(node: Node, model_source: str) -> str | None:
     return None
 
 
-def _node_line(node: Node, model_source: str, source_names: Mapping[str, str]) -> str:
+def _node_line(node: Node, model_source: str | None, source_names: Mapping[str, str]) -> str:
     label = _wrap(node.label)
     marker = node_marker(node, model_source)
     attrs = {
@@ -301,10 +301,14 @@ def change_model_svg(
     for edge in model.edges:
         style = styles.get(edge.id, EdgeStyle("none"))
         title = f"{edge.id}: {labels.get(edge.from_, edge.from_)} → {labels.get(edge.to, edge.to)}; {style.describe()}"
+
+        def titled(m: re.Match[str], t: str = title) -> str:
+            return m.group(1) + escape(t, quote=False) + m.group(2)
+
         svg = re.sub(
             # Graphviz writes the hyphens of ids as &#45;
             rf'(<g id="cm(?:-|&#45;)edge(?:-|&#45;){re.escape(edge.id).replace("-", "(?:-|&#45;)")}" class="edge">\s*<title>)[^<]*(</title>)',
-            lambda m, t=title: m.group(1) + escape(t, quote=False) + m.group(2),
+            titled,
             svg,
             count=1,
         )

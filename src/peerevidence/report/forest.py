@@ -22,6 +22,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from peerevidence.report.diagram import check_svg
 
@@ -35,9 +36,9 @@ class ForestRow:
     design: str
     n: str
     rob: str
-    yi: float
-    lo: float
-    hi: float
+    yi: float | None  # None (or not finite): no marker is drawn
+    lo: float | None
+    hi: float | None
     weight: float  # relative marker area, 0..1
     theta: float | None = None  # posterior mean of the study's own effect (shrunken)
     theta_lo: float | None = None
@@ -53,9 +54,9 @@ class ForestData:
     title: str
     axis_label: str  # e.g. "SMD (positive favours the intervention)" or the ratio's description
     rows: Sequence[ForestRow]
-    pooled: tuple[float, float, float] | None  # median, 2.5%, 97.5%
+    pooled: tuple[float | None, float | None, float | None] | None  # median, 2.5%, 97.5%
     pooled_text: str = ""
-    pi: tuple[float, float] | None = None
+    pi: tuple[float | None, float | None] | None = None
     pi_text: str = ""
     ratio_axis: bool = False  # x values are log ratios: ticks labelled with the ratio
     natural_label: str = ""
@@ -70,6 +71,12 @@ class ForestData:
 
 def _finite(*xs: float | None) -> bool:
     return all(x is not None and math.isfinite(x) for x in xs)
+
+
+def _finite_values(*xs: float | None) -> list[float] | None:
+    """The values as a list when every one is a finite number (see :func:`_finite`), else None."""
+    out = [x for x in xs if x is not None and math.isfinite(x)]
+    return out if len(out) == len(xs) else None
 
 
 LABEL_CHARS = 28  # what fits the Study column (0.2 of a 10-inch figure) at 8.5 pt
@@ -90,11 +97,11 @@ def _split_label(label: str, width: int = LABEL_CHARS) -> tuple[str, str]:
 def _limits(data: ForestData) -> tuple[float, float]:
     values = [0.0]
     for r in data.rows:
-        values += [v for v in (r.lo, r.hi, r.theta_lo, r.theta_hi) if _finite(v)]
+        values += [v for v in (r.lo, r.hi, r.theta_lo, r.theta_hi) if v is not None and _finite(v)]
     if data.pooled:
-        values += [v for v in data.pooled if _finite(v)]
+        values += [v for v in data.pooled if v is not None and _finite(v)]
     if data.pi:
-        values += [v for v in data.pi if _finite(v)]
+        values += [v for v in data.pi if v is not None and _finite(v)]
     lo, hi = min(values), max(values)
     pad = 0.08 * (hi - lo or 1.0)
     return lo - pad, hi + pad
@@ -179,7 +186,7 @@ def forest_svg(data: ForestData) -> str:
             ax.set_xticks([t[0] for t in ticks], [t[1] for t in ticks])
         text_tf = blended_transform_factory(fig.transFigure, ax.transData)
 
-        def text(x: float, y: float, s: str, **kw) -> None:
+        def text(x: float, y: float, s: str, **kw: Any) -> None:
             fig.text(x, y, s, transform=text_tf, va="center", parse_math=False, **kw)
 
         header_y = ymax
@@ -217,16 +224,16 @@ def forest_svg(data: ForestData) -> str:
             text(col_rob, y, r.rob, fontsize=8)
             text(col_weight, y, r.weight_pct, fontsize=8)
             text(col_text, y, r.text, fontsize=8)
-            if _finite(r.lo, r.hi):
-                ax.plot([r.lo, r.hi], [y, y], color=COLOURS["observed"], lw=1.1, zorder=3)
-            if _finite(r.yi):
+            if (interval := _finite_values(r.lo, r.hi)) is not None:
+                ax.plot(interval, [y, y], color=COLOURS["observed"], lw=1.1, zorder=3)
+            if (point := _finite_values(r.yi)) is not None:
                 size = 14 + 70 * max(0.0, min(1.0, r.weight))
-                ax.scatter([r.yi], [y], s=size, marker="s", color=COLOURS["observed"], zorder=4)
-            if _finite(r.theta, r.theta_lo, r.theta_hi):
+                ax.scatter(point, [y], s=size, marker="s", color=COLOURS["observed"], zorder=4)
+            if (shrunk := _finite_values(r.theta, r.theta_lo, r.theta_hi)) is not None:
                 ys = y - 0.7
-                ax.plot([r.theta_lo, r.theta_hi], [ys, ys], color=COLOURS["shrunken"], lw=0.9, zorder=3)
+                ax.plot(shrunk[1:], [ys, ys], color=COLOURS["shrunken"], lw=0.9, zorder=3)
                 ax.scatter(
-                    [r.theta], [ys], s=16, marker="o", facecolor="white",
+                    shrunk[:1], [ys], s=16, marker="o", facecolor="white",
                     edgecolor=COLOURS["shrunken"], linewidth=1.0, zorder=4,
                 )  # fmt: skip
             y -= 2
@@ -240,8 +247,8 @@ def forest_svg(data: ForestData) -> str:
             text(col_weight, y, "100%", fontweight="bold", fontsize=8)
             text(col_text, y, data.pooled_text, fontweight="bold", fontsize=8)
             y -= 1
-        if data.pi and _finite(*data.pi):
-            ax.plot(list(data.pi), [y, y], color=COLOURS["pi"], lw=3.2, solid_capstyle="butt", zorder=4)
+        if data.pi and (pi := _finite_values(*data.pi)) is not None:
+            ax.plot(pi, [y, y], color=COLOURS["pi"], lw=3.2, solid_capstyle="butt", zorder=4)
             text(COL_STUDY, y, "95% prediction interval (a new study's effect)", fontsize=8.5)
             text(col_text, y, data.pi_text, fontsize=8)
             y -= 1

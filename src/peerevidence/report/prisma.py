@@ -32,7 +32,7 @@ class PrismaCounts:
 
 
 def prisma_counts(base: Any, pooled_studies: set[str]) -> PrismaCounts:
-    excluded = Counter()
+    excluded: Counter[str] = Counter()
     included = 0
     for loaded in base.records.values():
         reason = loaded.record.exclude
@@ -42,7 +42,7 @@ def prisma_counts(base: Any, pooled_studies: set[str]) -> PrismaCounts:
             included += 1
     log = getattr(base, "searches", None)  # evidence/searches.yaml, where the project has one
     search = log.prisma() if log is not None and hasattr(log, "prisma") else None
-    notes = ()
+    notes: tuple[str, ...] = ()
     if search is None:
         notes = (
             "No search log (evidence/searches.yaml): identification and screening counts are not "

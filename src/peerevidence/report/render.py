@@ -18,7 +18,7 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,8 @@ from peerevidence.report.views.sof import sof_csv, summary_of_findings
 from peerevidence.synthesis import Synthesis
 
 if TYPE_CHECKING:  # pragma: no cover
+    from jinja2 import Environment
+
     from peerevidence.pooling.fitting import AnalysisFit, RunResult
 
 __all__ = ["Scale", "environment", "fingerprint", "fmt", "render", "safe_page"]
@@ -79,7 +81,7 @@ def evidence_csv(ctx: Context) -> str:
 # --------------------------------------------------------------------------- rendering
 
 
-def environment(cache_dir: Path | None = None):
+def environment(cache_dir: Path | None = None) -> Environment:
     """The Jinja2 environment; ``cache_dir`` keeps compiled templates between runs."""
     from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined
 
@@ -105,7 +107,9 @@ def environment(cache_dir: Path | None = None):
 
 
 def render(
-    result: RunResult, synthesis: Synthesis | None = None, changes: list[dict] | None = None
+    result: RunResult,
+    synthesis: Synthesis | None = None,
+    changes: Sequence[Mapping[str, Any]] | None = None,
 ) -> list[Path]:
     """Write the report into ``result.base.paths.reports``; return the files written."""
     ctx = context(result, synthesis, changes)
@@ -244,7 +248,7 @@ def current_stamp(result: RunResult, key: str) -> dict[str, Any] | None:
 
     layout = ReportPaths(result.base.paths.reports)
     try:
-        stamp = json.loads(layout.stamp.read_text("utf-8"))
+        stamp: dict[str, Any] = json.loads(layout.stamp.read_text("utf-8"))
     except (OSError, ValueError):
         return None
     expected = layout.files(f.analysis.name for f in result.fits)

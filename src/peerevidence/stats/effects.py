@@ -29,6 +29,7 @@ Conversions (only where an outcome declares them; Chinn 2000, chinn2000):
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -45,7 +46,10 @@ def _arr(*xs: ArrayLike) -> list[np.ndarray]:
 def hedges_j(m: ArrayLike) -> np.ndarray:
     """Exact small-sample correction J(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2))."""
     (m,) = _arr(m)
-    return np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
+    # scipy.special's ufuncs carry no return types
+    return cast(
+        np.ndarray, np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
+    )
 
 
 def smd(
@@ -102,7 +106,7 @@ def table_from_totals(ai: ArrayLike, n1i: ArrayLike, ci: ArrayLike, n2i: ArrayLi
 
 def z_for(level: ArrayLike) -> np.ndarray:
     (level,) = _arr(level)
-    return special.ndtri((1 + level) / 2)
+    return cast(np.ndarray, special.ndtri((1 + level) / 2))  # scipy.special's ufuncs carry no return types
 
 
 def from_interval(

@@ -22,12 +22,17 @@ docstring gives the rule and its derivation).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 from scipy import special
 
 from peerevidence.stats.priors import Prior
+
+FloatArray = npt.NDArray[np.float64]
 
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(16)
 N_PANELS = 96
@@ -37,12 +42,12 @@ QUANTILES = (0.025, 0.5, 0.975)
 
 def mixture_quantiles(
     q: float,
-    means: np.ndarray,
-    variances: np.ndarray,
-    weight: np.ndarray,
+    means: FloatArray,
+    variances: FloatArray,
+    weight: FloatArray,
     tol: float = 1e-10,
     max_iter: int = 100,
-) -> np.ndarray:
+) -> FloatArray:
     """The q-quantile of each row's normal mixture (rows: studies; columns: nodes).
 
     Newton steps on F(x) - q with the mixture density, kept inside a bracket that shrinks
@@ -76,10 +81,10 @@ def mixture_quantiles(
 _SQRT_2PI = math.sqrt(2 * math.pi)
 
 
-def _brentq(f, lo: float, hi: float) -> float:
+def _brentq(f: Callable[[float], float], lo: float, hi: float) -> float:
     from scipy.optimize import brentq  # imported on first use: scipy.optimize is slow to import
 
-    return brentq(f, lo, hi, xtol=1e-14, rtol=1e-12)
+    return float(brentq(f, lo, hi, xtol=1e-14, rtol=1e-12))
 
 
 @dataclass(frozen=True)
@@ -160,14 +165,14 @@ class Summary:
 class ExactPosterior:
     """Discretised p(tau | y) (nodes, weights) with the conditional moments of mu."""
 
-    tau: np.ndarray  # nodes
-    weight: np.ndarray  # posterior probability of each node (sums to 1)
-    m: np.ndarray  # E[mu | tau, y]
-    s2: np.ndarray  # Var[mu | tau, y]
-    y: np.ndarray
-    v: np.ndarray
-    log_s: np.ndarray = field(repr=False)  # node positions in log tau
-    panel_edges: np.ndarray = field(repr=False)
+    tau: FloatArray  # nodes
+    weight: FloatArray  # posterior probability of each node (sums to 1)
+    m: FloatArray  # E[mu | tau, y]
+    s2: FloatArray  # Var[mu | tau, y]
+    y: FloatArray
+    v: FloatArray
+    log_s: FloatArray = field(repr=False)  # node positions in log tau
+    panel_edges: FloatArray = field(repr=False)
     tau_prior: Prior = field(repr=False)
     mu_prior: Prior = field(repr=False)
     moments_exist: bool = True  # all of moments_exist(k, priors) hold; see .moments for each
@@ -175,11 +180,11 @@ class ExactPosterior:
     shared: SharedBias | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ mixtures
-    def _mixture_cdf(self, x: float, means: np.ndarray, variances: np.ndarray) -> float:
+    def _mixture_cdf(self, x: float, means: FloatArray, variances: FloatArray) -> float:
         return float(np.sum(self.weight * special.ndtr((x - means) / np.sqrt(variances))))
 
     def _mixture_summary(
-        self, means: np.ndarray, variances: np.ndarray, has_mean: bool = True, has_sd: bool = True
+        self, means: FloatArray, variances: FloatArray, has_mean: bool = True, has_sd: bool = True
     ) -> Summary:
         mean = float(np.sum(self.weight * means))
         var = float(np.sum(self.weight * (variances + means**2)) - mean**2)
@@ -267,16 +272,18 @@ class ExactPosterior:
             return 0.0
         if j >= edges.size - 1:
             return 1.0
+        assert self.panel_cum is not None, "set by exact_posterior"
         below = float(self.panel_cum[j])
         return min(max(below + self._panel_mass(float(edges[j]), s) / self._norm, 0.0), 1.0)
 
     def _panel_mass(self, a: float, b: float) -> float:
         half = (b - a) / 2
+        assert self._log_density_s is not None, "set by exact_posterior"
         s = (a + b) / 2 + half * _GL_X
         return float(np.sum(half * _GL_W * np.exp(self._log_density_s(s) - self._log_max)))
 
     def tau_summary(self) -> Summary:
-        qs = []
+        qs: list[float] = []
         for q in QUANTILES:
             lo, hi = float(np.exp(self.panel_edges[0])), float(np.exp(self.panel_edges[-1]))
             if self.tau_cdf(lo) >= q:
@@ -295,7 +302,7 @@ class ExactPosterior:
         return Summary(mean if m.tau_mean else None, math.sqrt(max(var, 0.0)) if m.tau_sd else None, *qs)
 
     # set by exact_posterior
-    _log_density_s: object = field(default=None, repr=False)
+    _log_density_s: Callable[[FloatArray], FloatArray] | None = field(default=None, repr=False)
     _log_max: float = 0.0
     _norm: float = 1.0
 
@@ -393,7 +400,7 @@ def exact_posterior(
     if mu_prior.family == "flat" and y.size < 1:
         raise ValueError("a flat prior on mu needs k >= 1")
 
-    def log_density_s(s: np.ndarray) -> np.ndarray:
+    def log_density_s(s: FloatArray) -> FloatArray:
         """log posterior density of s = log tau (unnormalised): log p(tau) + log L + s."""
         tau = np.exp(s)
         loglik, _, _ = _conditionals(tau, y, v, mu_prior, shared=shared)
@@ -447,9 +454,11 @@ def exact_posterior(
     return post
 
 
-def summarise(post: ExactPosterior, labels: list[str] | None = None, with_theta: bool = True) -> dict:
+def summarise(
+    post: ExactPosterior, labels: list[str] | None = None, with_theta: bool = True
+) -> dict[str, Any]:
     """All exact summaries in the shape of ``pool --json``'s ``exact`` block (plus theta)."""
-    out = {
+    out: dict[str, Any] = {
         "mu": post.mu().as_dict(),
         "tau": post.tau_summary().as_dict(),
         "theta_new": post.theta_new().as_dict(),

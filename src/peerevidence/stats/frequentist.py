@@ -36,6 +36,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from scipy import special
 
 Z975 = float(special.ndtri(0.975))
@@ -106,7 +107,7 @@ class RandomEffects:
         return out
 
 
-def _check(yi: np.ndarray, vi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _check(yi: npt.ArrayLike, vi: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(yi, dtype=float)
     v = np.asarray(vi, dtype=float)
     if y.ndim != 1 or y.shape != v.shape or y.size == 0:
@@ -317,7 +318,7 @@ def q_profile(y: np.ndarray, v: np.ndarray, tau2: float, level: float = 0.95) ->
 
 
 def random_effects(
-    yi, vi, method: str = "REML", level: float = 0.95, threshold: float = 1e-5
+    yi: npt.ArrayLike, vi: npt.ArrayLike, method: str = "REML", level: float = 0.95, threshold: float = 1e-5
 ) -> RandomEffects:
     """Fit ``rma(yi, vi, method=method)`` with ``predict()``, the ``test="knha"`` line and
     ``confint()``'s Q-profile tau^2 CI; method is "REML" or "DL"."""

@@ -307,7 +307,9 @@ class PosteriorData:
     def nbytes(self) -> int:
         """Bytes of every stored array (what the netCDF file will hold, before overhead)."""
         return sum(
-            int(np.asarray(values).nbytes) for g in self._groups.values() for _, values in g.variables.values()
+            int(np.asarray(values).nbytes)
+            for g in self._groups.values()
+            for _, values in g.variables.values()
         )
 
     def _view(self, name: str) -> Any:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -21,12 +21,14 @@ import pandas as pd
 
 from peerevidence.errors import DataError
 from peerevidence.records.project import Wording, wording
-from peerevidence.records.schema import ChangeModel, Node, Outcome
+from peerevidence.records.schema import ChangeModel, Node, Outcome, PooledResult
 from peerevidence.report.layout import SAFE_NAME  # noqa: F401  (re-exported)
 from peerevidence.synthesis import Synthesis
 
 if TYPE_CHECKING:  # pragma: no cover
     from peerevidence.pooling.fitting import AnalysisFit, RunResult
+    from peerevidence.records.bib import Bibliography
+    from peerevidence.records.project import EvidenceBase
 
 RATIO = {"logOR": "OR", "logRR": "RR", "logHR": "HR"}
 LONG_NAMES = {
@@ -217,12 +219,12 @@ class Scale:
     def natural(self, x: Any) -> float | None:
         if not _finite(x):
             return None
-        x = float(x)
+        value = float(x)
         if self.measure in RATIO:
-            return math.exp(min(700.0, self.sign * x))
+            return math.exp(min(700.0, self.sign * value))
         if self.measure == "fisher_z":
-            return math.tanh(self.sign * x)
-        return x
+            return math.tanh(self.sign * value)
+        return value
 
     def interval(self, lo: Any, hi: Any) -> tuple[float | None, float | None]:
         a, b = self.natural(lo), self.natural(hi)
@@ -283,7 +285,7 @@ def design_word(design: str) -> str:
 
 def raw_data(result: Any) -> str:
     """The numbers a record gives for one result, as extracted (not harmonised)."""
-    form = result.form
+    form: str = result.form
     if form == "continuous":
         i, c = result.intervention, result.control
         return (
@@ -330,7 +332,7 @@ class Context:
 
     result: RunResult
     synthesis: Synthesis
-    changes: list[dict] | None
+    changes: Sequence[Mapping[str, Any]] | None
     model: ChangeModel
     wording: Wording
     nodes: Mapping[str, Node]
@@ -340,14 +342,14 @@ class Context:
     uncited: Mapping[str, str]
     outcomes_of_edge: Mapping[str, list[str]]
     labels: dict[str, str] = field(default_factory=dict)
-    cache: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     @property
-    def base(self):
+    def base(self) -> EvidenceBase:
         return self.result.base
 
     @property
-    def bib(self):
+    def bib(self) -> Bibliography:
         return self.result.base.bib
 
     @property
@@ -374,7 +376,9 @@ def _complete(result: RunResult, synthesis: Synthesis) -> Synthesis:
     return replace(synthesis, edges=edges, gaps=synthesis.gaps or gaps(result, edges))
 
 
-def context(result: RunResult, synthesis: Synthesis | None, changes: list[dict] | None) -> Context:
+def context(
+    result: RunResult, synthesis: Synthesis | None, changes: Sequence[Mapping[str, Any]] | None
+) -> Context:
     base = result.base
     model = base.change_model
     if model is None or base.outcomes is None:
@@ -500,7 +504,7 @@ def sensitivity_view(ctx: Context, name: str) -> dict[str, Any] | None:
                     "benefit": "credible interval above 0",
                     "harm": "credible interval below 0",
                     "unclear": "credible interval includes 0",
-                }[v],  # fmt: skip
+                }[v],
                 "differs": base_verdict is not None and v != base_verdict,
             }
         )
@@ -624,6 +628,7 @@ def review_rows(ctx: Context, outcome_id: str) -> list[dict[str, Any]]:
         if loaded is None:
             continue
         res = loaded.record.results[int(row["result"])]
+        assert isinstance(res, PooledResult), "a row of form 'pooled' comes from a pooled result"
         rows.append(
             {
                 "study": study(ctx, row["study"]),
@@ -663,6 +668,6 @@ def unpooled_rows(ctx: Context, outcome_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def _first(value: Any, fallback: Any) -> list:
+def _first(value: Any, fallback: Any) -> list[Any]:
     """``value`` as a list unless it is missing (summaries hold lists or NumPy arrays)."""
     return list(fallback) if value is None else list(value)

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from peerevidence.records.schema import Edge
+from peerevidence.report.layout import SAFE_NAME
 from peerevidence.report.views.common import (
     BASIS_WORDS,
     KIND_WORDS,
     LEVEL_WORDS,
-    SAFE_NAME,
     STATUS_WORDS,
     Context,
     _analysis_label,
@@ -84,8 +84,9 @@ def quotes_for(ctx: Context, edge: Edge) -> list[dict[str, Any]]:
     near = {edge.from_, edge.to}
     for nid in (edge.from_, edge.to):
         near |= {n.id for n in ctx.model.nodes if n.parent == nid}
-        if ctx.nodes.get(nid) and ctx.nodes[nid].parent:
-            near.add(ctx.nodes[nid].parent)
+        node = ctx.nodes.get(nid)
+        if node and node.parent:
+            near.add(node.parent)
     out = []
     for pid in wanted:
         mine = [q for q in ctx.model.quotes if q.participant == pid]
@@ -174,6 +175,7 @@ def edge_view(ctx: Context, edge: Edge) -> dict[str, Any]:
 
 def gaps_view(ctx: Context, edges: list[dict[str, Any]]) -> dict[str, Any]:
     g = ctx.synthesis.gaps
+    assert g is not None, "context() fills in the gaps"
     by_id = {e["id"]: e for e in edges}
 
     def edge_refs(ids: Iterable[str]) -> list[dict[str, str]]:
@@ -183,7 +185,7 @@ def gaps_view(ctx: Context, edges: list[dict[str, Any]]) -> dict[str, Any]:
             for i in ids
         ]  # fmt: skip
 
-    def outcome_refs(ids: Iterable[str]) -> list[dict[str, str]]:
+    def outcome_refs(ids: Iterable[str]) -> list[dict[str, str | None]]:
         return [
             {"id": i, "label": ctx.outcomes[i].label if i in ctx.outcomes else i,
              "href": f"outcomes/{i}.html" if i in ctx.fits else None}
@@ -219,6 +221,11 @@ def paths_view(ctx: Context) -> list[dict[str, Any]]:
     return out
 
 
+def _level_word(level: str | None) -> str:
+    """A certainty level in words, as given when unknown, '–' when missing."""
+    return (LEVEL_WORDS.get(level, level) if level else level) or "–"
+
+
 def change_rows(ctx: Context) -> dict[str, Any] | None:
     """Changed, added and removed analyses as rows; unchanged ones only by name."""
     if ctx.changes is None:
@@ -238,9 +245,8 @@ def change_rows(ctx: Context) -> dict[str, Any] | None:
                 "removed": [study(ctx, str(k)) for k in removed],
                 "d_mu": fmt(c.get("d_mu")) if _finite(c.get("d_mu")) else "–",
                 "d_width": fmt(c.get("d_width")) if _finite(c.get("d_width")) else "–",
-                "certainty_before": LEVEL_WORDS.get(c.get("certainty_before"), c.get("certainty_before"))
-                or "–",
-                "certainty_after": LEVEL_WORDS.get(c.get("certainty_after"), c.get("certainty_after")) or "–",
+                "certainty_before": _level_word(c.get("certainty_before")),
+                "certainty_after": _level_word(c.get("certainty_after")),
             }
         )
     return {
@@ -357,7 +363,9 @@ def index_view(
         meta={
             "title": meta.title,
             "figure_note": meta.figure_note,
-            "source": reference(ctx, meta.source) if meta.source in ctx.bib else None,
+            "source": reference(ctx, meta.source)
+            if meta.source is not None and meta.source in ctx.bib
+            else None,
             "locator_convention": meta.locator_convention,
         },
         sof=sof,
@@ -368,7 +376,12 @@ def index_view(
         n_edges=len(edges),
         n_analyses=len(ctx.fits),
         overview=overview_view(ctx),
-        failed=[analysis_view(ctx, f.analysis.name) for f in ctx.result.fits if f.failed],
+        # every fit is in ctx.fits, so each failed one has a view
+        failed=[
+            view
+            for f in ctx.result.fits
+            if f.failed and (view := analysis_view(ctx, f.analysis.name)) is not None
+        ],
         gaps=gaps_view(ctx, edges),
         sensitivity=[s for s in sens if s is not None],
         paths=paths_view(ctx),

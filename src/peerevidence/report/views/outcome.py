@@ -257,8 +257,10 @@ def outcome_view(
             row["reason"] = "not a randomised trial: pooled in the all-designs analysis only"
     sibling = f"{a.outcome.id}--randomised" if a.variant == "all" else a.outcome.id
     biased = a.data.bias_mean is not None or a.data.inflation is not None
+    analysis = analysis_view(ctx, a.name)
+    assert analysis is not None, "ctx.fits is keyed by analysis name, so this fit is among them"
     return OutcomeView(
-        analysis=analysis_view(ctx, a.name),
+        analysis=analysis,
         outcome=a.outcome,
         scale=scale,
         forest=forest,
@@ -349,7 +351,7 @@ def rob_figures(ctx: Context, fit: AnalysisFit) -> RobFigures | None:
             RobStudy(
                 study=study(ctx, key),
                 tool=rob.tool if rob else "",
-                cells=tuple(_cell(own.get(d)) for d in domains) + (_cell(overall),),
+                cells=(*(_cell(own.get(d)) for d in domains), _cell(overall)),
                 weight=share.get(key, 0.0),
             )
         )

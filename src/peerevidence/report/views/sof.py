@@ -20,10 +20,12 @@ import csv
 import io
 import math
 import statistics
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from peerevidence.atomic import csv_safe
+from peerevidence.records.schema import BinaryResult
 from peerevidence.report.views.common import (
     DOMAIN_WORDS,
     RATIO,
@@ -62,7 +64,7 @@ def risk_with_intervention(control_risk: float, measure: str, ratio: float) -> f
     if measure == "logRR":
         return min(1.0, control_risk * ratio)
     if measure == "logHR":
-        return 1 - (1 - control_risk) ** ratio
+        return 1 - float((1 - control_risk) ** ratio)  # float ** float is typed Any (complex if negative)
     raise ValueError(f"no absolute risk for measure {measure!r} (accepted: logOR, logRR, logHR)")
 
 
@@ -139,7 +141,7 @@ class SummaryOfFindings:
         return next((r for r in self.rows if r.outcome == outcome), None)
 
 
-def _letters():
+def _letters() -> Iterator[str]:
     i = 0
     while True:
         n, word = i, ""
@@ -162,6 +164,7 @@ def control_risks(ctx: Context, fit: AnalysisFit) -> list[tuple[str, float]]:
         if loaded is None:
             continue
         res = loaded.record.results[int(row["result"])]
+        assert isinstance(res, BinaryResult), "a row of form 'binary' comes from a binary result"
         c = res.control
         if c.total:
             out.append((str(row["study"]), c.events / c.total))
@@ -244,7 +247,7 @@ def cohen_label(smd: float) -> str:
     return "large"
 
 
-def sof_row(ctx: Context, fit: AnalysisFit, notes: dict[str, str], letters) -> SofRow:
+def sof_row(ctx: Context, fit: AnalysisFit, notes: dict[str, str], letters: Iterator[str]) -> SofRow:
     a, s = fit.analysis, fit.summary
     outcome = a.outcome
     scale = scale_of(ctx, outcome)
@@ -303,6 +306,7 @@ def sof_row(ctx: Context, fit: AnalysisFit, notes: dict[str, str], letters) -> S
         rep = own.representative_sd if own else None
         if rep is not None and outcome.measure == "SMD":
             # harmonised SMD -> points on the instrument, in the direction that favours the intervention
+            assert s.mu.q50 is not None, "mu's summary always has its median (only theta_new's may lack it)"
             continuous += (
                 f" On the {rep.instrument}: {fmt(s.mu.q50 * rep.sd, 1)} points "
                 f"({fmt_interval(s.mu.q025 * rep.sd, s.mu.q975 * rep.sd, 1)}) in favour of "

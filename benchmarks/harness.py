@@ -122,7 +122,7 @@ def machine_busy_s() -> float:
         fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
     except OSError:  # pragma: no cover
         return float("nan")
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 

@@ -260,7 +260,9 @@ def _columns_option(func: F) -> F:
     )(func)
 
 
-def _pool_setup(prior_mu: str, prior_tau: str, draws, chains, seed):
+def _pool_setup(
+    prior_mu: str, prior_tau: str, draws: int | None, chains: int | None, seed: int | None
+) -> tuple[Any, Any]:
     from peerevidence.records.schema import SamplerSettings
     from peerevidence.stats.model import Priors
     from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
@@ -438,7 +440,18 @@ def _print_pool(r: Mapping[str, Any]) -> None:
     help="Write here instead of standard output (atomically).",
 )
 def pool_many_cmd(
-    file: Path, measure, columns, prior_mu, prior_tau, draws, chains, seed, workers, engine, fmt, out_file
+    file: Path,
+    measure: str | None,
+    columns: str | None,
+    prior_mu: str,
+    prior_tau: str,
+    draws: int | None,
+    chains: int | None,
+    seed: int | None,
+    workers: int,
+    engine: str,
+    fmt: str,
+    out_file: Path | None,
 ) -> None:
     """Pool every analysis of a long CSV (columns analysis, study, ...): one summary each."""
     from peerevidence.pooling.adhoc import Job, effects_from_frame, pool_many, read_csv, split_analyses

@@ -52,7 +52,7 @@ def test_a_broken_analysis_is_reported_in_its_own_row_and_the_batch_finishes():
 
 def test_csv_rows_of_a_batch_with_a_failure_share_one_header():
     empty = Job("broken", FitData((), np.zeros(0), np.zeros(0)), PRIORS, SamplerSettings())
-    text, failed = pool_many([_job("a", 3), empty], fmt="csv", engine="exact")
+    text, _failed = pool_many([_job("a", 3), empty], fmt="csv", engine="exact")
     header, *rows = text.splitlines()
     assert header.split(",")[0] == "analysis" and "error" in header.split(",")
     assert len(rows) == 2 and rows[1].startswith("broken,")

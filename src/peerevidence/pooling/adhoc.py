@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from peerevidence.errors import DataError
+from peerevidence.errors import DataError, FitFailed
 from peerevidence.records.schema import SamplerSettings
 from peerevidence.stats import effects
 from peerevidence.stats.model import CompiledModels, FitData, Priors, fit
@@ -220,11 +220,10 @@ def effects_from_frame(
                     raise DataError(
                         f"{display}: row {lines[i]}: {e}: events ({num[e][i]:g}) exceed {n} ({num[n][i]:g})"
                     )
-            cells = effects.table_from_totals(*(num[c] for c in binary))
+            cells = tuple(effects.table_from_totals(*(num[c] for c in binary)))
         else:
-            cells = [num[c] for c in binary]
-        fn = effects.log_or if m == "OR" else effects.log_rr
-        yi, vi = fn(*cells)
+            cells = tuple(num[c] for c in binary)
+        yi, vi = effects.log_or(*cells) if m == "OR" else effects.log_rr(*cells)
         return FitData(labels, yi, vi, measure=m), m
     raise DataError(
         f"{display}: need columns yi,vi or ai,bi,ci,di or ai,n1i,ci,n2i or "
@@ -331,7 +330,11 @@ class PoolResult:
         head = {"analysis": self.name} if self.name is not None else {}
         if self.error is not None:
             return {**head, "error": self.error}
-        out = self.exact_only if self.exact_only is not None else self.summary.to_dict()
+        if self.exact_only is not None:
+            out = self.exact_only
+        else:
+            assert self.summary is not None  # a result without an error or exact-only part has a fit
+            out = self.summary.to_dict()
         if self.reason is not None:
             out = {**out, "error": self.reason}
         return {**head, **out}
@@ -437,7 +440,10 @@ def pool(
     settings = SamplerSettings(**overrides)
     notes: list[str] = []
     data, _ = effects_from_frame(frame, measure, name, columns, notes)
-    return run_job(Job(None, data, priors, settings, notes=tuple(notes))).summary
+    result = run_job(Job(None, data, priors, settings, notes=tuple(notes)))
+    if result.summary is None:
+        raise FitFailed(f"{name}: the fit failed: {result.error or result.reason}")
+    return result.summary
 
 
 def split_analyses(frame: pd.DataFrame, display: str) -> list[tuple[str, pd.DataFrame]]:
@@ -464,7 +470,7 @@ def run_many(
         for job in jobs:
             yield run_job(job, engine)
         return
-    futures: list[Future] = [
+    futures: list[Future[list[PoolResult]]] = [
         executor.submit(run_jobs, jobs[i : i + chunk], engine) for i in range(0, len(jobs), chunk)
     ]
     for future in futures:

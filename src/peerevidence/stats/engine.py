@@ -45,9 +45,11 @@ class Draws:
 
     def concat(self, other: Draws) -> Draws:
         """Chains of ``self`` followed by the chains of ``other`` (equal draw counts)."""
+        x0, z, tau, mu = (
+            np.concatenate([getattr(self, n), getattr(other, n)]) for n in ("x0", "z", "tau", "mu")
+        )
         return Draws(
-            *(np.concatenate([getattr(self, n), getattr(other, n)]) for n in ("x0", "z", "tau", "mu")),
-            stats={k: np.concatenate([v, other.stats[k]]) for k, v in self.stats.items()},
+            x0, z, tau, mu, stats={k: np.concatenate([v, other.stats[k]]) for k, v in self.stats.items()}
         )
 
 
@@ -74,6 +76,8 @@ def _nutpie_lib() -> Any:
         raise ImportError(f"nutpie's compiled extension not found in {folder}")
     loader = importlib.machinery.ExtensionFileLoader("nutpie._lib", str(path))
     lib_spec = importlib.util.spec_from_loader("nutpie._lib", loader)
+    if lib_spec is None:
+        raise ImportError(f"cannot load nutpie's compiled extension {path}")
     mod = importlib.util.module_from_spec(lib_spec)
     loader.exec_module(mod)
     sys.modules["nutpie._lib"] = mod
@@ -95,10 +99,10 @@ class _Model:
         logp = lib.LogpFunc(fastdensity.logp_cfunc.address, ptr, self)
         variables = lib.PyVariable.new_variables(names, ["float64"] * len(names), [[]] * len(names), {}, {})
 
-        def initial_point(seed=None):
+        def initial_point(seed: int | None = None) -> np.ndarray:
             return np.random.default_rng(seed).uniform(-1.0, 1.0, fastdensity.N_DIM)
 
-        def no_adapter(*args, **kwargs):  # pragma: no cover - only for transform adaptation
+        def no_adapter(*args: Any, **kwargs: Any) -> Any:  # pragma: no cover - only for transform adaptation
             raise NotImplementedError("transform adaptation is not used")
 
         return lib.PyMcModel(logp, expand, variables, fastdensity.N_DIM, {}, {}, initial_point, no_adapter)
@@ -148,7 +152,7 @@ def sample(buf: np.ndarray, draws: int, tune: int, chains: int, seed: int, targe
 # the tests compare them with ArviZ on several traces.
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True)  # type: ignore[untyped-decorator]  # numba ships no type hints
 def _geyer(acov: np.ndarray, chain_mean: np.ndarray, n_draw: int) -> float:
     n_chain = acov.shape[0]
     mean_var = 0.0
@@ -159,11 +163,11 @@ def _geyer(acov: np.ndarray, chain_mean: np.ndarray, n_draw: int) -> float:
     if n_chain > 1:
         var_plus += np.var(chain_mean) * n_chain / (n_chain - 1.0)
 
-    def lag(t):
+    def lag(t: int) -> float:
         s = 0.0
         for c in range(n_chain):
             s += acov[c, t]
-        return s / n_chain
+        return float(s / n_chain)
 
     rho = np.zeros(n_draw)
     rho_even = 1.0
@@ -192,7 +196,7 @@ def _geyer(acov: np.ndarray, chain_mean: np.ndarray, n_draw: int) -> float:
     tau_hat = max(tau_hat, 1 / np.log10(ess))
     if np.isnan(rho).any():
         return np.nan
-    return ess / tau_hat
+    return float(ess / tau_hat)
 
 
 def _ess(ary: np.ndarray) -> float:
@@ -235,7 +239,7 @@ def _z_scale(ary: np.ndarray) -> np.ndarray:
     from scipy.special import ndtri
 
     rank = _average_ranks(ary)
-    return ndtri((rank - 3 / 8) / (rank.size - 2 * 3 / 8 + 1)).reshape(ary.shape)
+    return np.asarray(ndtri((rank - 3 / 8) / (rank.size - 2 * 3 / 8 + 1)), dtype=float).reshape(ary.shape)
 
 
 def _rhat_plain(ary: np.ndarray) -> float:

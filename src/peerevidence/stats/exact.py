@@ -41,14 +41,15 @@ QUANTILES = (0.025, 0.5, 0.975)
 
 
 def mixture_quantiles(
-    q: float,
+    q: float | FloatArray,
     means: FloatArray,
     variances: FloatArray,
     weight: FloatArray,
     tol: float = 1e-10,
     max_iter: int = 100,
 ) -> FloatArray:
-    """The q-quantile of each row's normal mixture (rows: studies; columns: nodes).
+    """The q-quantile of each row's normal mixture (rows: studies; columns: nodes); ``q`` may
+    also give one probability per row.
 
     Newton steps on F(x) - q with the mixture density, kept inside a bracket that shrinks
     with every evaluation (bisection when a step leaves it): converges in a handful of steps
@@ -176,7 +177,7 @@ class ExactPosterior:
     tau_prior: Prior = field(repr=False)
     mu_prior: Prior = field(repr=False)
     moments_exist: bool = True  # all of moments_exist(k, priors) hold; see .moments for each
-    panel_cum: np.ndarray = field(default=None, repr=False)  # P(tau < panel start)
+    panel_cum: FloatArray | None = field(default=None, repr=False)  # P(tau < panel start)
     shared: SharedBias | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ mixtures
@@ -235,11 +236,14 @@ class ExactPosterior:
                 out.append(Summary(float(mean[j]), math.sqrt(max(float(var[j]), 0.0)), *map(float, qs[j])))
         return out
 
-    def _shared_theta(self, sel, b, means, variances):
+    def _shared_theta(
+        self, sel: npt.NDArray[np.intp], b: FloatArray, means: FloatArray, variances: FloatArray
+    ) -> tuple[FloatArray, FloatArray]:
         """theta_i | tau, y when study i shares a design bias beta_g with others: given
         (mu, beta_g) theta_i is normal with shrinkage b; (mu, beta_g) | tau, y is bivariate
         normal with beta_g | mu ~ N(h (B_g - mu A_g), h), h = s_g^2 / (1 + s_g^2 A_g)."""
         sh = self.shared
+        assert sh is not None  # called only when there is a shared bias
         w = 1.0 / (self.v[None, :] + self.tau[:, None] ** 2)  # (nodes, k)
         u = sh.onehot()
         ga, gb = w @ u, (w * self.y[None, :]) @ u  # (nodes, G)
@@ -290,12 +294,17 @@ class ExactPosterior:
                 qs.append(0.0)
                 continue
             # bracket: the panel whose cumulative mass passes q (one panel, not the whole range)
+            assert self.panel_cum is not None, "set by exact_posterior"
             j = int(np.searchsorted(self.panel_cum, q, side="right")) - 1
             j = min(max(j, 0), self.panel_edges.size - 2)
             a, b = float(np.exp(self.panel_edges[j])), float(np.exp(self.panel_edges[j + 1]))
             if not (self.tau_cdf(a) <= q <= self.tau_cdf(b)):
                 a, b = lo, hi
-            qs.append(float(_brentq(lambda t, q=q: self.tau_cdf(t) - q, a, b)))
+
+            def gap(t: float, q: float = q) -> float:
+                return self.tau_cdf(t) - q
+
+            qs.append(float(_brentq(gap, a, b)))
         m = self.moments
         mean = float(np.sum(self.weight * self.tau))
         var = float(np.sum(self.weight * self.tau**2) - mean**2)
@@ -308,13 +317,13 @@ class ExactPosterior:
 
 
 def _conditionals(
-    tau: np.ndarray,
-    y: np.ndarray,
-    v: np.ndarray,
+    tau: FloatArray,
+    y: FloatArray,
+    v: FloatArray,
     mu_prior: Prior,
     cells: int = 2_000_000,
     shared: SharedBias | None = None,
-):
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """For each tau: (log marginal likelihood of y, E[mu|tau,y], Var[mu|tau,y]).
 
     Evaluated in blocks of tau values so that no intermediate array exceeds ``cells``
@@ -324,7 +333,8 @@ def _conditionals(
         parts = [
             _conditionals_block(tau[i : i + block], y, v, mu_prior, shared) for i in range(0, tau.size, block)
         ]
-        return tuple(np.concatenate([p[j] for p in parts]) for j in range(3))
+        loglik, m, s2 = (np.concatenate([p[j] for p in parts]) for j in range(3))
+        return loglik, m, s2
     return _conditionals_block(tau, y, v, mu_prior, shared)
 
 
@@ -344,7 +354,9 @@ class SharedBias:
         return out
 
 
-def _group_sums(w: np.ndarray, wr: np.ndarray, wr2: np.ndarray, shared: SharedBias | None):
+def _group_sums(
+    w: FloatArray, wr: FloatArray, wr2: FloatArray, shared: SharedBias | None
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray | float]:
     """Effective (A, B, C, log q) after integrating out every shared bias (Woodbury identity and
     matrix determinant lemma for one rank-one term per design); A, B, C are the sums of
     w, w r, w r^2 over studies (rows: tau values)."""
@@ -361,8 +373,8 @@ def _group_sums(w: np.ndarray, wr: np.ndarray, wr2: np.ndarray, shared: SharedBi
 
 
 def _conditionals_block(
-    tau: np.ndarray, y: np.ndarray, v: np.ndarray, mu_prior: Prior, shared: SharedBias | None = None
-):
+    tau: FloatArray, y: FloatArray, v: FloatArray, mu_prior: Prior, shared: SharedBias | None = None
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     t2 = tau[:, None] ** 2
     s2i = v[None, :] + t2  # (n_tau, k)
     w = 1.0 / s2i
@@ -388,7 +400,7 @@ def _conditionals_block(
 
 
 def exact_posterior(
-    yi, vi, mu_prior: Prior, tau_prior: Prior, shared: SharedBias | None = None
+    yi: npt.ArrayLike, vi: npt.ArrayLike, mu_prior: Prior, tau_prior: Prior, shared: SharedBias | None = None
 ) -> ExactPosterior:
     """Discretise the posterior of tau; see the module docstring for the method.
 

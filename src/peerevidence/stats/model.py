@@ -220,12 +220,12 @@ def build_model(mu_family: str, tau_family: str, k: int, n_groups: int = 0) -> A
         tau_p2 = pm.Data("tau_p2", 1.0) if tau_family in ("lognormal2", "logt2") else None
         tau = _tau_variable(pm, pt, tau_family, tau_p1, tau_p2)
         z = pm.Normal("z", mu=0.0, sigma=1.0)
-        cov = pt.diag(v + tau**2) + (membership * group_var[None, :]) @ membership.T
+        cov = pt.diag(v + tau**2) + (membership * group_var[None, :]) @ membership.T  # type: ignore[no-untyped-call]  # pytensor is untyped
         ones = pt.ones(k)
         if mu_family == "normal":
             m0 = pm.Data("mu_loc", 0.0)
             s0 = pm.Data("mu_scale", 1.0)
-            full = cov + s0**2 * pt.outer(ones, ones)
+            full = cov + s0**2 * pt.outer(ones, ones)  # type: ignore[no-untyped-call]  # pytensor is untyped
             r = y - m0
             prec = pt.linalg.inv(cov)
             _, logdet = pt.linalg.slogdet(full)
@@ -359,8 +359,8 @@ class PosteriorData:
                 group.dimensions = sizes
                 for key, value in spec.attrs.items():
                     group.attrs[key] = value
-                for dim, values in spec.coords.items():
-                    put(group, dim, (dim,), np.asarray(values))
+                for dim, coord in spec.coords.items():
+                    put(group, dim, (dim,), np.asarray(coord))
                 for var_name, (dims, values) in spec.variables.items():
                     put(group, var_name, dims, values)
         return filename
@@ -451,7 +451,7 @@ def _theta_draws(
     b = v / (v + t2)
     target = y if beta is None else y - beta
     mean = (1 - b) * target + b * mu[..., None]
-    return mean + np.sqrt(b * t2) * rng.standard_normal(mean.shape)
+    return np.asarray(mean + np.sqrt(b * t2) * rng.standard_normal(mean.shape), dtype=float)
 
 
 def _shared_bias_draws(
@@ -470,7 +470,7 @@ def _shared_bias_draws(
     gb = (w * y) @ u
     h = shared.var / (1.0 + shared.var * ga)  # 1 / precision, exact also for s_g = 0
     mean = h * (gb - mu[..., None] * ga)
-    return mean + np.sqrt(h) * rng.standard_normal(mean.shape)
+    return np.asarray(mean + np.sqrt(h) * rng.standard_normal(mean.shape), dtype=float)
 
 
 def _study_draws(
@@ -595,7 +595,7 @@ def _summarise(
     draws: engine.Draws,
     diagnostics: Diagnostics,
     post: ExactPosterior,
-    exact: dict,
+    exact: dict[str, Any],
     tolerance_sd: float,
     tolerance_z: float,
 ) -> tuple[FitSummary, np.ndarray, np.ndarray | None]:
@@ -646,7 +646,7 @@ def _inference_data(
 ) -> Any:
     """The stored draws, laid out as ArviZ's InferenceData (no warm-up groups)."""
 
-    n_chain, n_draw = draws.mu.shape
+    n_chain, _n_draw = draws.mu.shape
     coords: dict[str, Any] = {}  # chain and draw are plain dimensions (no coordinate variables)
     dims = ("chain", "draw")
     posterior: dict[str, Any] = {
@@ -671,7 +671,7 @@ def _inference_data(
         attrs["theta_stored"] = f"no: k > {STORE_THETA_MAX_K}; summaries only"
         coords_post = coords
     y_adj, v_adj = data.adjusted()
-    constant: dict[str, Any] = {
+    constant: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
         "y": (("study",), np.asarray(data.yi, float)),
         "v": (("study",), np.asarray(data.vi, float)),
         "y_adjusted": (("study",), y_adj),
@@ -681,7 +681,9 @@ def _inference_data(
     if shared is not None:
         constant["bias_group"] = (("study",), shared.group)
         constant["group_var"] = (("group",), shared.var)
-    stats = {name: (dims, draws.stats[name]) for name in STORED_STATS}
+    stats: dict[str, tuple[tuple[str, ...], np.ndarray]] = {
+        name: (dims, draws.stats[name]) for name in STORED_STATS
+    }
     constant_coords: dict[str, list[Any]] = {"study": list(data.labels)}
     if shared is not None:
         constant_coords["group"] = list(data.group_names)

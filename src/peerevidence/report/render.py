@@ -28,6 +28,13 @@ from peerevidence.report.views.common import Context, Scale, context, fmt, fmt_i
 from peerevidence.report.views.index import edge_views, index_view
 from peerevidence.report.views.outcome import forest_data, outcome_view, rob_figures
 from peerevidence.report.views.references import references_view
+from peerevidence.report.views.robustness import (
+    RobustnessView,
+    funnel_data,
+    robustness_of,
+    robustness_view,
+    subgroup_forest_data,
+)
 from peerevidence.report.views.sof import sof_csv, summary_of_findings
 from peerevidence.synthesis import Synthesis
 
@@ -45,6 +52,26 @@ def _forest(ctx: Context, layout: ReportPaths, fit: AnalysisFit) -> str:
     forest = forest_data(ctx, fit)
     key = {f.name: getattr(forest, f.name) for f in dataclasses.fields(forest)}
     return _cached_svg(layout, "forest", key, lambda: forest_svg(forest))
+
+
+def _robustness(ctx: Context, layout: ReportPaths, fit: AnalysisFit) -> RobustnessView | None:
+    """The robustness section with its figures (funnel plot, a subgroup forest per analysis)."""
+    from peerevidence.report.figures import funnel_svg, subgroup_forest_svg
+    from peerevidence.synthesis.subgroups import SubgroupAnalysis
+
+    view = robustness_view(ctx, fit)
+    rob = robustness_of(ctx, fit)
+    if view is None or rob is None:
+        return None
+    funnel = funnel_data(ctx, fit)
+    svg = _cached_svg(layout, "funnel", funnel, lambda: funnel_svg(funnel)) if funnel is not None else ""
+    analyses = [s for s in rob.subgroups if isinstance(s, SubgroupAnalysis)]
+    subgroups = []
+    for sub, sv in zip(analyses, view.subgroups, strict=True):
+        data = subgroup_forest_data(ctx, fit, sub, sv.test)
+        forest = _cached_svg(layout, "subgroups", data, lambda d=data: subgroup_forest_svg(d))
+        subgroups.append(dataclasses.replace(sv, forest=forest))
+    return dataclasses.replace(view, funnel=svg, subgroups=tuple(subgroups))
 
 
 def _diagram(ctx: Context, layout: ReportPaths, edges: list[dict[str, Any]]) -> str:
@@ -137,7 +164,11 @@ def render(
         fit = ctx.fits[name]
         row = sof.by_outcome(fit.analysis.outcome.id) if fit.analysis.variant == "all" else None
         page = outcome_view(ctx, fit, _forest(ctx, layout, fit), sof=row, rob=rob_figures(ctx, fit))
-        write(target, template.render(root="../", page="outcome", **common, **_fields(page)))
+        robustness = _robustness(ctx, layout, fit)
+        write(
+            target,
+            template.render(root="../", page="outcome", robustness=robustness, **common, **_fields(page)),
+        )
     _remove_stale_pages(layout.outcomes, set(pages))
 
     refs = references_view(ctx)
@@ -164,7 +195,7 @@ def _cached_svg(layout: ReportPaths, kind: str, key: Any, draw: Callable[[], str
         libs = [matplotlib.__version__, graphviz.__version__, _version()]
     except ImportError:  # pragma: no cover
         libs = [_version()]
-    code = _code_hashes(("report/forest.py", "report/diagram.py", "report/prisma.py"))
+    code = _code_hashes(("report/forest.py", "report/figures.py", "report/diagram.py", "report/prisma.py"))
     name = digest({"kind": kind, "key": repr(key), "libs": libs, "code": code})
     path = layout.svg_cache / f"{name}.svg"
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from peerevidence.report.forest import _finite, _split_label, clean_matplotlib_svg
 
@@ -43,7 +44,7 @@ class FunnelData:
     pooled: float | None  # the main analysis's posterior median, on the same axis
 
 
-def _rc() -> dict[str, object]:
+def _rc() -> Any:  # a dict of matplotlib rc keys (its stubs type them as a Literal union)
     return {
         "svg.hashsalt": SALT,
         "svg.fonttype": "none",

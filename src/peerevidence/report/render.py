@@ -69,7 +69,7 @@ def _robustness(ctx: Context, layout: ReportPaths, fit: AnalysisFit) -> Robustne
     subgroups = []
     for sub, sv in zip(analyses, view.subgroups, strict=True):
         data = subgroup_forest_data(ctx, fit, sub, sv.test)
-        forest = _cached_svg(layout, "subgroups", data, lambda d=data: subgroup_forest_svg(d))
+        forest = _cached_svg(layout, "subgroups", data, functools.partial(subgroup_forest_svg, data))
         subgroups.append(dataclasses.replace(sv, forest=forest))
     return dataclasses.replace(view, funnel=svg, subgroups=tuple(subgroups))
 

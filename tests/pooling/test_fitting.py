@@ -17,7 +17,7 @@ from peerevidence.pooling.fitting import load_fits, run_fits
 from peerevidence.pooling.store import run_lock
 from peerevidence.synthesis.changes import project_changes
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FAST = {"draws": 150, "tune": 150}
 OUTCOMES = ["social_functioning", "social_contacts"]
 

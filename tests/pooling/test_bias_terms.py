@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from peerevidence.pooling.fitting import _bias_arrays
+from peerevidence.pooling.fitting import bias_terms
 from peerevidence.records.schema import AnalysisConfig
 
 CONFIG = AnalysisConfig.model_validate(
@@ -20,7 +20,7 @@ ROWS = pd.DataFrame({"design": ["rct", "cohort", "before_after", "cohort", "rct"
 
 
 def test_smd_outcomes_share_one_bias_per_design():
-    terms = _bias_arrays(ROWS, CONFIG, True, "SMD")
+    terms = bias_terms(ROWS, CONFIG, True, "SMD")
     assert terms.group_names == ("before_after", "cohort")
     np.testing.assert_array_equal(terms.group, [-1, 1, 0, 1, -1])
     np.testing.assert_allclose(terms.group_var, [0.09, 0.0625])
@@ -30,7 +30,7 @@ def test_smd_outcomes_share_one_bias_per_design():
 
 
 def test_log_ratio_outcomes_use_their_own_table():
-    terms = _bias_arrays(ROWS, CONFIG, True, "logOR")
+    terms = bias_terms(ROWS, CONFIG, True, "logOR")
     assert terms.group_names == ("cohort",)
     np.testing.assert_array_equal(terms.group, [-1, 0, -1, 0, -1])
     np.testing.assert_allclose(terms.group_var, [0.45**2])
@@ -38,5 +38,5 @@ def test_log_ratio_outcomes_use_their_own_table():
 
 def test_measures_without_a_table_and_randomised_only_analyses_get_no_terms():
     for measure in ("MD", "fisher_z"):
-        assert _bias_arrays(ROWS, CONFIG, True, measure).group is None
-    assert _bias_arrays(ROWS, CONFIG, False, "SMD").group is None
+        assert bias_terms(ROWS, CONFIG, True, measure).group is None
+    assert bias_terms(ROWS, CONFIG, False, "SMD").group is None

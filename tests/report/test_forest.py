@@ -6,7 +6,7 @@ import pytest
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import TextPath
 
-from peerevidence.report.forest import LABEL_CHARS, ForestData, ForestRow, _split_label, forest_svg
+from peerevidence.report.forest import LABEL_CHARS, ForestData, ForestRow, forest_svg, split_label
 
 # The Study column runs from 0.015 to the Design column at 0.215 of a 10-inch figure.
 COLUMN_PT = (0.215 - 0.015) * 10 * 72
@@ -25,7 +25,7 @@ def _width_pt(text: str) -> float:
 
 @pytest.mark.parametrize("label", LONG_LABELS)
 def test_long_labels_split_into_lines_that_fit_the_column(label):
-    first, rest = _split_label(label)
+    first, rest = split_label(label)
     assert rest, "a label longer than the column must continue on a second line"
     for line in (first, rest):
         assert len(line) <= LABEL_CHARS
@@ -35,14 +35,14 @@ def test_long_labels_split_into_lines_that_fit_the_column(label):
 
 
 def test_short_labels_are_left_alone():
-    assert _split_label("Johnson et al. 2018") == ("Johnson et al. 2018", "")
+    assert split_label("Johnson et al. 2018") == ("Johnson et al. 2018", "")
 
 
 def test_forest_svg_draws_both_lines_of_a_long_label():
     label = "van Gestel-Timmermans et al. 2012"
     row = ForestRow(label, "RCT", "260", "high", 0.1, -0.1, 0.3, 0.5)
     svg = forest_svg(ForestData("t", "SMD", [row], pooled=(0.1, -0.1, 0.3)))
-    first, rest = _split_label(label)
+    first, rest = split_label(label)
     assert f">{first}<" in svg
     assert f">{rest}<" in svg
     assert label not in svg

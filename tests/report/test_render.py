@@ -308,11 +308,11 @@ def test_cached_svg_is_redrawn_when_the_drawing_code_changes(tmp_path, monkeypat
     from peerevidence.report.layout import ReportPaths
 
     builder = ReportPaths(tmp_path)
-    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>A</svg>") == "<svg>A</svg>"
+    assert report.cached_svg(builder, "forest", ("k",), lambda: "<svg>A</svg>") == "<svg>A</svg>"
     # same inputs, same code: the cached drawing is reused
-    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>A</svg>"
+    assert report.cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>A</svg>"
     monkeypatch.setattr(report, "_code_hashes", lambda names: {n: "edited" for n in names})
-    assert report._cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>B</svg>"
+    assert report.cached_svg(builder, "forest", ("k",), lambda: "<svg>B</svg>") == "<svg>B</svg>"
 
 
 def _luminance(hex_colour: str) -> float:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import special, stats
 
-from peerevidence.stats.exact import _conditionals, exact_posterior, summarise
+from peerevidence.stats.exact import conditionals, exact_posterior, summarise
 from peerevidence.stats.frequentist import restricted_loglik
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 
@@ -87,7 +87,7 @@ def test_single_study_with_flat_mu_leaves_tau_at_its_prior():
 def test_flat_mu_marginal_is_the_restricted_likelihood(eight_schools):
     y, v = eight_schools
     taus = np.array([0.5, 2.0, 5.0, 12.0])
-    loglik, _, _ = _conditionals(taus, y, v, parse_mu_prior("flat"))
+    loglik, _, _ = conditionals(taus, y, v, parse_mu_prior("flat"))
     reml = np.array([restricted_loglik(t**2, y, v) for t in taus])
     # equal up to a constant (metafor adds log(k)/2)
     np.testing.assert_allclose(np.diff(loglik), np.diff(reml), atol=1e-10)

@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from peerevidence.stats.exact import _conditionals, exact_posterior, moments_exist, summarise
+from peerevidence.stats.exact import conditionals, exact_posterior, moments_exist, summarise
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 
 NORMAL, FLAT = "normal:0:1", "flat"
@@ -51,7 +51,7 @@ def test_likelihood_tail_exponent(k, mu, a):
     rng = np.random.default_rng(k)
     y, v = rng.normal(size=k), rng.uniform(0.05, 0.5, size=k)
     tau = np.array([1e6, 1e7])
-    loglik, _, _ = _conditionals(tau, y, v, parse_mu_prior(mu))
+    loglik, _, _ = conditionals(tau, y, v, parse_mu_prior(mu))
     slope = (loglik[1] - loglik[0]) / math.log(10)
     assert slope == pytest.approx(-a, abs=1e-3)
 

@@ -9,7 +9,7 @@ import pytest
 from scipy import stats
 
 from peerevidence.stats import fastdensity
-from peerevidence.stats.exact import SharedBias, _conditionals
+from peerevidence.stats.exact import SharedBias, conditionals
 from peerevidence.stats.model import FitData, Priors, build_model, model_data
 from peerevidence.stats.priors import parse_mu_prior, parse_tau_prior
 
@@ -61,7 +61,7 @@ def test_woodbury_marginal_equals_dense_covariance(bcg, mu):
     shared = data.shared()
     prior = parse_mu_prior(mu)
     taus = np.array([1e-4, 0.05, 0.3, 1.0, 7.0])
-    ll, _, _ = _conditionals(taus, y, v, prior, shared=shared)
+    ll, _, _ = conditionals(taus, y, v, prior, shared=shared)
     buf = data.packed(Priors(prior, parse_tau_prior("halfnormal:0.5")))
     for tau, ours in zip(taus, ll, strict=True):
         dense = _dense_loglik(y, v, shared.group, shared.var, tau**2, prior)
@@ -141,5 +141,5 @@ def test_one_study_and_single_study_groups(bcg):
     for k in (1, 2):
         group = np.zeros(k, int)
         shared = SharedBias(group, np.array([0.04]))
-        ll, _, _ = _conditionals(np.array([0.2]), y[:k], v[:k], prior, shared=shared)
+        ll, _, _ = conditionals(np.array([0.2]), y[:k], v[:k], prior, shared=shared)
         assert ll[0] == pytest.approx(_dense_loglik(y[:k], v[:k], group, shared.var, 0.04, prior), abs=1e-10)

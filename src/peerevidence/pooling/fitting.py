@@ -113,7 +113,7 @@ class BiasTerms:
     group_names: tuple[str, ...] = ()
 
 
-def _bias_arrays(rows: pd.DataFrame, config: AnalysisConfig, apply: bool, measure: str) -> BiasTerms:
+def bias_terms(rows: pd.DataFrame, config: AnalysisConfig, apply: bool, measure: str) -> BiasTerms:
     """The design-bias terms from the table for the outcome's scale: every study of a design
     in the table shares that design's bias (one group per design present)."""
     table = config.design_bias.table(measure) if apply else {}
@@ -159,7 +159,7 @@ def plan(
                 continue
             sub = sub.reset_index(drop=True)
             apply_bias = variant == "all" and outcome.kind == "intervention_effect"
-            bias = _bias_arrays(sub, config, apply_bias, outcome.measure)
+            bias = bias_terms(sub, config, apply_bias, outcome.measure)
             name = oid if variant == "all" else f"{oid}--{variant}"
             data = FitData(
                 labels=tuple(sub["study"]),

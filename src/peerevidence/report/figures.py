@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from peerevidence.report.forest import _finite, _split_label, clean_matplotlib_svg
+from peerevidence.report.forest import _finite, clean_matplotlib_svg, split_label
 
 SALT = "peerevidence-figures"
 # two-sided p thresholds of the contours and the matching normal quantiles
@@ -169,10 +169,10 @@ def subgroup_forest_svg(data: SubgroupForestData) -> str:
 
         y = lines - 0.5
         for b in data.blocks:
-            text(0.015, y, _split_label(b.group, 40)[0], fontweight="bold", fontsize=8.5)
+            text(0.015, y, split_label(b.group, 40)[0], fontweight="bold", fontsize=8.5)
             y -= 1
             for s in b.studies:
-                text(0.03, y, _split_label(s.label, 38)[0], fontsize=8)
+                text(0.03, y, split_label(s.label, 38)[0], fontsize=8)
                 if _finite(s.lo, s.hi):
                     ax.plot([s.lo, s.hi], [y, y], color="#1f1f1f", lw=1.0, zorder=3)
                 if _finite(s.yi):

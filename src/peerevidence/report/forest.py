@@ -82,7 +82,7 @@ def _finite_values(*xs: float | None) -> list[float] | None:
 LABEL_CHARS = 28  # what fits the Study column (0.2 of a 10-inch figure) at 8.5 pt
 
 
-def _split_label(label: str, width: int = LABEL_CHARS) -> tuple[str, str]:
+def split_label(label: str, width: int = LABEL_CHARS) -> tuple[str, str]:
     """A study label on at most two lines of ``width`` characters: cut at the last space that
     fits (or mid-word when none does); a second line still too long ends in an ellipsis."""
     if len(label) <= width:
@@ -198,7 +198,7 @@ def forest_svg(data: ForestData) -> str:
         ]
         if arms:
             for x, words in ((COL_ARM_I, data.arm_headers[0]), (COL_ARM_C, data.arm_headers[1])):
-                first, rest = _split_label(words, 13)
+                first, rest = split_label(words, 13)
                 text(x, header_y, first, fontweight="bold", fontsize=7.5)
                 if rest:
                     text(x, header_y - 0.7, rest, fontweight="bold", fontsize=7.5)
@@ -211,7 +211,7 @@ def forest_svg(data: ForestData) -> str:
 
         y = ymax - 2.2
         for r in data.rows:
-            first, rest = _split_label(r.label)
+            first, rest = split_label(r.label)
             text(COL_STUDY, y, first, fontsize=8.5)
             if rest:  # continues on the shrunken-estimate line, clear of the Design column
                 text(COL_STUDY, y - 0.7, rest, fontsize=8.5)

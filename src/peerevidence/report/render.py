@@ -51,7 +51,7 @@ def _forest(ctx: Context, layout: ReportPaths, fit: AnalysisFit) -> str:
 
     forest = forest_data(ctx, fit)
     key = {f.name: getattr(forest, f.name) for f in dataclasses.fields(forest)}
-    return _cached_svg(layout, "forest", key, lambda: forest_svg(forest))
+    return cached_svg(layout, "forest", key, lambda: forest_svg(forest))
 
 
 def _robustness(ctx: Context, layout: ReportPaths, fit: AnalysisFit) -> RobustnessView | None:
@@ -64,12 +64,12 @@ def _robustness(ctx: Context, layout: ReportPaths, fit: AnalysisFit) -> Robustne
     if view is None or rob is None:
         return None
     funnel = funnel_data(ctx, fit)
-    svg = _cached_svg(layout, "funnel", funnel, lambda: funnel_svg(funnel)) if funnel is not None else ""
+    svg = cached_svg(layout, "funnel", funnel, lambda: funnel_svg(funnel)) if funnel is not None else ""
     analyses = [s for s in rob.subgroups if isinstance(s, SubgroupAnalysis)]
     subgroups = []
     for sub, sv in zip(analyses, view.subgroups, strict=True):
         data = subgroup_forest_data(ctx, fit, sub, sv.test)
-        forest = _cached_svg(layout, "subgroups", data, functools.partial(subgroup_forest_svg, data))
+        forest = cached_svg(layout, "subgroups", data, functools.partial(subgroup_forest_svg, data))
         subgroups.append(dataclasses.replace(sv, forest=forest))
     return dataclasses.replace(view, funnel=svg, subgroups=tuple(subgroups))
 
@@ -80,7 +80,7 @@ def _diagram(ctx: Context, layout: ReportPaths, edges: list[dict[str, Any]]) -> 
     styles = {e["id"]: EdgeStyle(e["status"], e["rating"]) for e in edges}
     source_names = {k: ctx.bib[k].short() for k in ctx.bib.references}
     key = {"model": ctx.model.model_dump(by_alias=True), "styles": styles, "names": source_names}
-    return _cached_svg(layout, "diagram", key, lambda: change_model_svg(ctx.model, styles, source_names))
+    return cached_svg(layout, "diagram", key, lambda: change_model_svg(ctx.model, styles, source_names))
 
 
 def _prisma(ctx: Context, layout: ReportPaths) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def _prisma(ctx: Context, layout: ReportPaths) -> dict[str, Any]:
 
     pooled = {str(k) for f in ctx.result.fits for k in f.analysis.data.labels}
     counts = prisma_counts(ctx.base, pooled)
-    svg = _cached_svg(layout, "prisma", counts, lambda: prisma_svg(counts))
+    svg = cached_svg(layout, "prisma", counts, lambda: prisma_svg(counts))
     return {"counts": counts, "svg": svg, "csv": prisma_csv(prisma_rows(counts))}
 
 
@@ -182,7 +182,7 @@ def render(
     return written
 
 
-def _cached_svg(layout: ReportPaths, kind: str, key: Any, draw: Callable[[], str]) -> str:
+def cached_svg(layout: ReportPaths, kind: str, key: Any, draw: Callable[[], str]) -> str:
     """Draw an SVG once per distinct input: cached under reports/.cache/svg by a hash of
     its inputs, the drawing code and the drawing libraries' versions (so an unchanged rerun
     is fast and a changed plot is redrawn)."""

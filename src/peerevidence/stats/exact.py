@@ -316,7 +316,7 @@ class ExactPosterior:
     _norm: float = 1.0
 
 
-def _conditionals(
+def conditionals(
     tau: FloatArray,
     y: FloatArray,
     v: FloatArray,
@@ -415,7 +415,7 @@ def exact_posterior(
     def log_density_s(s: FloatArray) -> FloatArray:
         """log posterior density of s = log tau (unnormalised): log p(tau) + log L + s."""
         tau = np.exp(s)
-        loglik, _, _ = _conditionals(tau, y, v, mu_prior, shared=shared)
+        loglik, _, _ = conditionals(tau, y, v, mu_prior, shared=shared)
         return tau_prior.logpdf(tau) + loglik + s
 
     # a scale for tau that the data or the prior make plausible: the search grid spans
@@ -441,7 +441,7 @@ def exact_posterior(
     raw = s_weights * np.exp(log_d - log_max)
     norm = float(raw.sum())
     tau = np.exp(s_nodes)
-    _, m, s2 = _conditionals(tau, y, v, mu_prior, shared=shared)
+    _, m, s2 = conditionals(tau, y, v, mu_prior, shared=shared)
     k = y.size
     moments = moments_exist(k, mu_prior, tau_prior).all  # every mean and SD exists
     post = ExactPosterior(

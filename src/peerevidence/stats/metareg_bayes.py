@@ -52,7 +52,7 @@ class BetaPrior:
         return cls(np.array([p.params[0] for p in priors]), np.array([p.params[1] for p in priors]))
 
 
-def _conditionals(
+def conditionals(
     tau: FloatArray, y: FloatArray, v: FloatArray, X: FloatArray, prior: BetaPrior
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     """For each tau: (log p(y | tau), E[beta | tau, y] (n, p), Cov[beta | tau, y] (n, p, p))."""
@@ -157,7 +157,7 @@ def exact_metareg(
 
     def log_density_s(s: FloatArray) -> FloatArray:
         tau = np.exp(s)
-        loglik, _, _ = _conditionals(tau, y, v, X, beta_prior)
+        loglik, _, _ = conditionals(tau, y, v, X, beta_prior)
         return tau_prior.logpdf(tau) + loglik + s
 
     scale = float(np.sqrt(np.median(v)) + np.std(y) + 1e-12)
@@ -180,7 +180,7 @@ def exact_metareg(
     raw = s_weights * np.exp(log_d - log_max)
     norm = float(raw.sum())
     tau = np.exp(s_nodes)
-    _, m, S = _conditionals(tau, y, v, X, beta_prior)
+    _, m, S = conditionals(tau, y, v, X, beta_prior)
     weight = raw / norm
     per_panel = weight.reshape(N_PANELS, -1).sum(axis=1)
     return ExactMetaRegression(

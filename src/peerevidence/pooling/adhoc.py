@@ -373,7 +373,8 @@ def run_job(job: Job, engine: str = "mcmc") -> PoolResult:
 
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            # overflow in the far tails of the exact quadrature's grid carries no information
+            warnings.simplefilter("ignore", RuntimeWarning)
             if engine == "exact":
                 return PoolResult(job.name, None, exact_only=_exact_only(job))
             result = fit(job.data, job.priors, job.sampler, _models(), job.tolerance_sd, job.tolerance_z)

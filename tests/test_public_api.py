@@ -78,3 +78,17 @@ def test_pool_on_a_data_frame_matches_the_cli_projection_and_metafor():
     assert out["reml"]["tau2"] == pytest.approx(0.0, abs=1e-10)
     assert out["reml"]["mu"] == pytest.approx((0.1 / 0.04 + 0.3 / 0.05) / (1 / 0.04 + 1 / 0.05), abs=1e-10)
     assert fit.ok
+
+
+def test_project_functions_take_a_string_path(tmp_path):
+    import shutil
+
+    from projectkit import MINIMAL
+
+    root = shutil.copytree(MINIMAL, tmp_path / "p")
+    base, findings = pe.validate_project(str(root))
+    assert findings.errors == [] and len(base.records) == 3
+    loaded, errors = pe.load_project(str(root))
+    assert errors == [] and sorted(loaded.records) == sorted(base.records)
+    with pytest.raises(pe.DataError, match="no current fit"):
+        pe.load_fits(str(root))  # never fitted: a located error, not an AttributeError

@@ -367,7 +367,7 @@ class RunResult:
         return [f for f in self.fits if f.failed]
 
 
-def load_valid(root: Path) -> tuple[EvidenceBase, list[RecordError]]:
+def load_valid(root: str | Path) -> tuple[EvidenceBase, list[RecordError]]:
     """Load and validate; raise ValidationFailed (every error) if the project is invalid."""
     from peerevidence.records.project import load_project
 
@@ -479,7 +479,7 @@ def run_fits(
 
 
 def load_fits(
-    root: Path, sampler_overrides: dict[str, Any] | None = None, outcomes: list[str] | None = None
+    root: str | Path, sampler_overrides: dict[str, Any] | None = None, outcomes: list[str] | None = None
 ) -> RunResult:
     """The current fits of a project, read from the store without sampling.
 

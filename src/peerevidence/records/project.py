@@ -202,10 +202,11 @@ def _load_model(
     return obj, lines  # type: ignore[return-value]
 
 
-def load_project(root: Path, cache: bool = True) -> tuple[EvidenceBase, list[RecordError]]:
+def load_project(root: str | Path, cache: bool = True) -> tuple[EvidenceBase, list[RecordError]]:
     """Read a whole project; return what could be read and every problem met on the way.
 
     ``cache`` keeps parsed YAML under ``reports/.cache/yaml`` (keyed by content)."""
+    root = Path(root)
     paths = ProjectPaths(root)
     errors: list[RecordError] = []
     if not root.is_dir():

@@ -189,3 +189,52 @@ def subgroup_forest_svg(data: SubgroupForestData) -> str:
             y -= 1
         fig.text(0.015, 0.12 / fig_h, data.test, fontsize=7.5, color="#333333", parse_math=False)
         return _save(fig)
+
+
+@dataclass(frozen=True)
+class BubbleData:
+    """Effect against a numeric moderator: one bubble per study (area by inverse variance),
+    the posterior-median regression line and the REML line."""
+
+    title: str
+    x_label: str
+    axis_label: str
+    points: tuple[tuple[str, float, float, float], ...]  # (study, x, yi, vi)
+    line: tuple[float, float]  # posterior medians (intercept, slope)
+    reml_line: tuple[float, float]
+    note: str
+
+
+def bubble_svg(data: BubbleData) -> str:
+    """Bubble plot of a meta-regression on one numeric moderator; deterministic SVG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    xs = [p[1] for p in data.points]
+    ys = [p[2] for p in data.points]
+    w = [1.0 / p[3] if p[3] > 0 else 0.0 for p in data.points]
+    wmax = max(w) if w else 1.0
+    with plt.rc_context(_rc()):
+        fig = plt.figure(figsize=(7.0, 4.2))
+        ax = fig.add_axes((0.11, 0.2, 0.86, 0.72))
+        ax.axhline(0.0, color="#555555", lw=0.9, ls="--", zorder=1)
+        ax.scatter(
+            xs, ys, s=[20 + 380 * wi / wmax for wi in w], facecolor="#9ecae1", edgecolor="#1f4e79",
+            linewidth=0.8, alpha=0.85, zorder=3,
+        )  # fmt: skip
+        lo, hi = (min(xs), max(xs)) if xs else (0.0, 1.0)
+        grid = [lo, hi]
+        a, b = data.line
+        ax.plot(grid, [a + b * x for x in grid], color="#b5402a", lw=1.6, zorder=4, label="posterior median")
+        ra, rb = data.reml_line
+        ax.plot(grid, [ra + rb * x for x in grid], color="#333333", lw=1.0, ls=":", zorder=4, label="REML")
+        ax.set_xlabel(data.x_label, fontsize=8, parse_math=False)
+        ax.set_ylabel(data.axis_label, fontsize=8, parse_math=False)
+        ax.tick_params(labelsize=8)
+        for side in ("right", "top"):
+            ax.spines[side].set_visible(False)
+        ax.legend(fontsize=7.5, frameon=False, loc="best")
+        fig.text(0.015, 0.03, data.note, fontsize=7.5, color="#333333", parse_math=False)
+        return _save(fig)

@@ -56,8 +56,9 @@ def _forest(ctx: Context, layout: ReportPaths, fit: AnalysisFit) -> str:
 
 def _robustness(ctx: Context, layout: ReportPaths, fit: AnalysisFit) -> RobustnessView | None:
     """The robustness section with its figures (funnel plot, a subgroup forest per analysis)."""
-    from peerevidence.report.figures import funnel_svg, subgroup_forest_svg
-    from peerevidence.synthesis.subgroups import SubgroupAnalysis
+    from peerevidence.report.figures import bubble_svg, funnel_svg, subgroup_forest_svg
+    from peerevidence.report.views.robustness import bubble_data
+    from peerevidence.synthesis.subgroups import ModeratorAnalysis, SubgroupAnalysis
 
     view = robustness_view(ctx, fit)
     rob = robustness_of(ctx, fit)
@@ -71,7 +72,15 @@ def _robustness(ctx: Context, layout: ReportPaths, fit: AnalysisFit) -> Robustne
         data = subgroup_forest_data(ctx, fit, sub, sv.test)
         forest = cached_svg(layout, "subgroups", data, functools.partial(subgroup_forest_svg, data))
         subgroups.append(dataclasses.replace(sv, forest=forest))
-    return dataclasses.replace(view, funnel=svg, subgroups=tuple(subgroups))
+    bubble, caption = "", ""
+    if isinstance(rob.moderators, ModeratorAnalysis):
+        bubble_spec = bubble_data(ctx, fit, rob.moderators)
+        if bubble_spec is not None:
+            bubble = cached_svg(layout, "bubble", bubble_spec, functools.partial(bubble_svg, bubble_spec))
+            caption = bubble_spec.note
+    return dataclasses.replace(
+        view, funnel=svg, subgroups=tuple(subgroups), bubble=bubble, bubble_caption=caption
+    )
 
 
 def _diagram(ctx: Context, layout: ReportPaths, edges: list[dict[str, Any]]) -> str:

@@ -146,6 +146,10 @@ class ModeratorAnalysis:
     r2: float | None
     tau_q50: float
     missing: tuple[str, ...]
+    # with one numeric moderator: the intercept and each study's (label, x, yi, vi), for a
+    # bubble plot of effect against the moderator
+    intercept: Interval | None = None
+    points: tuple[tuple[str, float, float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -290,7 +294,15 @@ def moderator_analysis(
                 freq.pval[j],
             )
         )
+    numeric = len(names) == 2 and len(moderators) == 1
+    studies = [str(s) for s, kept in zip(fit.analysis.rows["study"], keep, strict=True) if kept]
     return ModeratorAnalysis(
+        intercept=_interval(post.marginal(names[0]), freq.beta[0], freq.ci_lb[0], freq.ci_ub[0])
+        if numeric
+        else None,
+        points=tuple((s, float(X[i, 1]), float(y[i]), float(v[i])) for i, s in enumerate(studies))
+        if numeric
+        else (),
         outcome=name,
         analysis=aname,
         moderators=tuple(moderators),

@@ -18,7 +18,7 @@ from peerevidence.stats.summary import Z975
 
 if TYPE_CHECKING:  # pragma: no cover
     from peerevidence.pooling.fitting import AnalysisFit
-    from peerevidence.report.figures import FunnelData, SubgroupForestData
+    from peerevidence.report.figures import BubbleData, FunnelData, SubgroupForestData
     from peerevidence.stats.metareg import RegTest
     from peerevidence.synthesis.robustness import OutcomeRobustness, RobustnessRow
     from peerevidence.synthesis.subgroups import ModeratorAnalysis, Skipped, SubgroupAnalysis
@@ -79,6 +79,8 @@ class RobustnessView:
     moderator_test: str
     notes: tuple[str, ...]
     funnel: str = ""  # SVG, filled in by the renderer
+    bubble: str = ""  # SVG of effect against a single numeric moderator, filled in by the renderer
+    bubble_caption: str = ""
 
 
 VERDICT_WORDS = {
@@ -307,4 +309,28 @@ def subgroup_forest_data(
         axis_label="Harmonised scale: " + scale.harmonised_name,
         blocks=tuple(blocks),
         test=test,
+    )
+
+
+def bubble_data(ctx: Context, fit: AnalysisFit, m: ModeratorAnalysis) -> BubbleData | None:
+    """The bubble plot of a meta-regression on one numeric moderator (None otherwise)."""
+    from peerevidence.report.figures import BubbleData
+
+    if m.intercept is None or not m.points or len(m.coefficients) != 1:
+        return None
+    scale = scale_of(ctx, fit.analysis.outcome)
+    slope = m.coefficients[0]
+    labels = {str(k): ctx.labels.get(str(k), str(k)) for k, _, _, _ in m.points}
+    return BubbleData(
+        title=f"Meta-regression on {m.moderators[0]}: {fit.analysis.outcome.label}",
+        x_label=m.moderators[0],
+        axis_label="Harmonised scale: " + scale.harmonised_name,
+        points=tuple((labels[s], x, y, v) for s, x, y, v in m.points),
+        line=(m.intercept.q50, slope.value.q50),
+        reml_line=(m.intercept.reml, slope.value.reml),
+        note=(
+            f"Bubble area by inverse variance (k = {m.k}). Slope per unit: posterior median "
+            f"{fmt(slope.value.q50, 3)} ({fmt_interval(slope.value.q025, slope.value.q975, 3)}); "
+            f"REML {fmt(slope.value.reml, 3)}."
+        ),
     )

@@ -399,6 +399,47 @@ def _conditionals_block(
     return loglik, m, 1.0 / sw
 
 
+@dataclass(frozen=True)
+class TauQuadrature:
+    """Gauss-Legendre nodes over s = log tau covering the posterior's mass, and the
+    unnormalised weights ``raw`` (density x quadrature weight, scaled by ``exp(-log_max)``)."""
+
+    s_nodes: FloatArray
+    edges: FloatArray  # panel edges on the log tau scale
+    raw: FloatArray
+    log_max: float
+    norm: float  # raw.sum()
+
+
+def tau_quadrature(
+    log_density_s: Callable[[FloatArray], FloatArray], y: FloatArray, v: FloatArray, tau_prior: Prior
+) -> TauQuadrature:
+    """Locate the posterior of s = log tau on a coarse grid, then integrate it with
+    Gauss-Legendre panels over the region within ``DROP_NATS`` of its maximum (bayesmeta's
+    approach; shared by the random-effects model and the meta-regression)."""
+    # a scale for tau that the data or the prior make plausible: the search grid spans
+    # e^-25 to e^15 times it, and the posterior's 45-nat region is then integrated.
+    scale = float(np.sqrt(np.median(v)) + np.std(y) + 1e-12)
+    scale = max(scale, tau_prior.quantile(0.5))
+    grid = np.linspace(math.log(scale) - 25.0, math.log(scale) + 15.0, 4001)
+    dens = log_density_s(grid)
+    dens = np.where(np.isfinite(dens), dens, -np.inf)
+    top = float(np.max(dens))
+    if not np.isfinite(top):
+        raise ValueError("the posterior of tau could not be evaluated")
+    keep = np.nonzero(dens > top - DROP_NATS)[0]
+    lo, hi = float(grid[max(keep[0] - 2, 0)]), float(grid[min(keep[-1] + 2, grid.size - 1)])
+    edges = np.linspace(lo, hi, N_PANELS + 1)
+    half = (edges[1:] - edges[:-1]) / 2
+    mids = (edges[1:] + edges[:-1]) / 2
+    s_nodes = (mids[:, None] + half[:, None] * _GL_X[None, :]).ravel()
+    s_weights = (half[:, None] * _GL_W[None, :]).ravel()
+    log_d = log_density_s(s_nodes)
+    log_max = float(np.max(log_d))
+    raw = s_weights * np.exp(log_d - log_max)
+    return TauQuadrature(s_nodes, edges, raw, log_max, float(raw.sum()))
+
+
 def exact_posterior(
     yi: npt.ArrayLike, vi: npt.ArrayLike, mu_prior: Prior, tau_prior: Prior, shared: SharedBias | None = None
 ) -> ExactPosterior:
@@ -418,28 +459,8 @@ def exact_posterior(
         loglik, _, _ = conditionals(tau, y, v, mu_prior, shared=shared)
         return tau_prior.logpdf(tau) + loglik + s
 
-    # a scale for tau that the data or the prior make plausible: the search grid spans
-    # e^-25 to e^15 times it, and the posterior's 45-nat region is then integrated.
-    scale = float(np.sqrt(np.median(v)) + np.std(y) + 1e-12)
-    scale = max(scale, tau_prior.quantile(0.5))
-    grid = np.linspace(math.log(scale) - 25.0, math.log(scale) + 15.0, 4001)
-    dens = log_density_s(grid)
-    dens = np.where(np.isfinite(dens), dens, -np.inf)
-    top = float(np.max(dens))
-    if not np.isfinite(top):
-        raise ValueError("the posterior of tau could not be evaluated")
-    keep = np.nonzero(dens > top - DROP_NATS)[0]
-    lo_i, hi_i = max(keep[0] - 2, 0), min(keep[-1] + 2, grid.size - 1)
-    lo, hi = float(grid[lo_i]), float(grid[hi_i])
-    edges = np.linspace(lo, hi, N_PANELS + 1)
-    half = (edges[1:] - edges[:-1]) / 2
-    mids = (edges[1:] + edges[:-1]) / 2
-    s_nodes = (mids[:, None] + half[:, None] * _GL_X[None, :]).ravel()
-    s_weights = (half[:, None] * _GL_W[None, :]).ravel()
-    log_d = log_density_s(s_nodes)
-    log_max = float(np.max(log_d))
-    raw = s_weights * np.exp(log_d - log_max)
-    norm = float(raw.sum())
+    grid = tau_quadrature(log_density_s, y, v, tau_prior)
+    s_nodes, edges, raw, log_max, norm = grid.s_nodes, grid.edges, grid.raw, grid.log_max, grid.norm
     tau = np.exp(s_nodes)
     _, m, s2 = conditionals(tau, y, v, mu_prior, shared=shared)
     k = y.size

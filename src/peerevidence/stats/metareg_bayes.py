@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from peerevidence.stats.exact import _GL_W, _GL_X, DROP_NATS, N_PANELS, ExactPosterior, Summary
+from peerevidence.stats.exact import N_PANELS, ExactPosterior, Summary, tau_quadrature
 from peerevidence.stats.priors import Prior, parse_mu_prior
 
 if TYPE_CHECKING:
@@ -160,25 +160,8 @@ def exact_metareg(
         loglik, _, _ = conditionals(tau, y, v, X, beta_prior)
         return tau_prior.logpdf(tau) + loglik + s
 
-    scale = float(np.sqrt(np.median(v)) + np.std(y) + 1e-12)
-    scale = max(scale, tau_prior.quantile(0.5))
-    grid = np.linspace(math.log(scale) - 25.0, math.log(scale) + 15.0, 4001)
-    dens = log_density_s(grid)
-    dens = np.where(np.isfinite(dens), dens, -np.inf)
-    top = float(np.max(dens))
-    if not np.isfinite(top):
-        raise ValueError("the posterior of tau could not be evaluated")
-    keep = np.nonzero(dens > top - DROP_NATS)[0]
-    lo, hi = float(grid[max(keep[0] - 2, 0)]), float(grid[min(keep[-1] + 2, grid.size - 1)])
-    edges = np.linspace(lo, hi, N_PANELS + 1)
-    half = (edges[1:] - edges[:-1]) / 2
-    mids = (edges[1:] + edges[:-1]) / 2
-    s_nodes = (mids[:, None] + half[:, None] * _GL_X[None, :]).ravel()
-    s_weights = (half[:, None] * _GL_W[None, :]).ravel()
-    log_d = log_density_s(s_nodes)
-    log_max = float(np.max(log_d))
-    raw = s_weights * np.exp(log_d - log_max)
-    norm = float(raw.sum())
+    grid = tau_quadrature(log_density_s, y, v, tau_prior)
+    s_nodes, edges, raw, log_max, norm = grid.s_nodes, grid.edges, grid.raw, grid.log_max, grid.norm
     tau = np.exp(s_nodes)
     _, m, S = conditionals(tau, y, v, X, beta_prior)
     weight = raw / norm

@@ -107,3 +107,15 @@ def test_symlink_inside_the_project_is_followed(tmp_path):
     write(root, "drafts/spare.yaml", SPARE_RECORD)
     (root / "extraction" / "spare2020.yaml").symlink_to(root / "drafts" / "spare.yaml")
     assert problems(root) == []
+
+
+def test_search_log_symlinked_outside_is_refused(tmp_path):
+    """The optional evidence/searches.yaml gets the same checks as every evidence file."""
+    root = make_project(tmp_path)
+    outside = write(tmp_path, "outside/searches.yaml", "searches: []\n")
+    (root / "evidence" / "searches.yaml").symlink_to(outside)
+    found = [p for p in problems(root) if p.startswith("evidence/searches.yaml")]
+    assert found == [
+        f"evidence/searches.yaml: resolves outside the project (to {outside.resolve()}); "
+        "inputs must be files inside the project"
+    ]

@@ -220,49 +220,21 @@ def load_project(root: str | Path, cache: bool = True) -> tuple[EvidenceBase, li
     errors.extend(bib_errors)
     base = EvidenceBase(paths=paths, bib=bib)
 
-    base.change_model, base.change_model_lines = _load_model(
-        ChangeModel,
-        paths.change_model,
-        paths.rel(paths.change_model),
-        errors,
-        required=True,
-        cache_dir=cache_dir,
-        root=root,
-    )
-    base.outcomes, base.outcome_lines = _load_model(
-        OutcomeCatalogue,
-        paths.outcomes,
-        paths.rel(paths.outcomes),
-        errors,
-        required=True,
-        cache_dir=cache_dir,
-        root=root,
-    )
-    analysis, base.analysis_lines = _load_model(
-        AnalysisConfig,
-        paths.analysis,
-        paths.rel(paths.analysis),
-        errors,
-        required=False,
-        cache_dir=cache_dir,
-        root=root,
-    )
+    def evidence_file(model: type[M], path: Path, required: bool) -> tuple[M | None, LineIndex]:
+        """Every evidence file goes through the same checks (regular file, size, inside)."""
+        return _load_model(
+            model, path, paths.rel(path), errors, required=required, cache_dir=cache_dir, root=root
+        )
+
+    base.change_model, base.change_model_lines = evidence_file(ChangeModel, paths.change_model, True)
+    base.outcomes, base.outcome_lines = evidence_file(OutcomeCatalogue, paths.outcomes, True)
+    analysis, base.analysis_lines = evidence_file(AnalysisConfig, paths.analysis, False)
     if analysis is not None:
         base.analysis = analysis
-    certainty, base.certainty_lines = _load_model(
-        CertaintyOverrides,
-        paths.certainty,
-        paths.rel(paths.certainty),
-        errors,
-        required=False,
-        cache_dir=cache_dir,
-        root=root,
-    )
+    certainty, base.certainty_lines = evidence_file(CertaintyOverrides, paths.certainty, False)
     if certainty is not None:
         base.certainty = certainty
-    base.searches, base.searches_lines = _load_model(
-        SearchLog, paths.searches, paths.rel(paths.searches), errors, required=False, cache_dir=cache_dir
-    )
+    base.searches, base.searches_lines = evidence_file(SearchLog, paths.searches, False)
 
     if not paths.extraction.is_dir():
         errors.append(RecordError(paths.rel(paths.extraction), None, "", "directory not found"))
